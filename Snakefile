@@ -1,0 +1,25 @@
+# supercollapse: scaling collapse of compute-optimal loss curves, end to end.
+# Quick start: `make run` (creates .venv), or inside the environment `snakemake --cores all`.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, schema="workflow/schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/frontier.smk"
+include: "rules/train.smk"
+include: "rules/collapse.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,40 @@
+ANALYSIS_KEYS = ("x_min", "x_max", "x_grid_min", "x_grid_max", "n_x", "n_boot", "seed")
+
+
+rule fit_lhat:
+    """L = L_hat + a C^-b on the compute-optimal end points, with a seed-bootstrap CI."""
+    input:
+        study_runs,
+    output:
+        f"{R}/{{task}}/{{study}}/lhat.json",
+    params:
+        delta=config["analysis"]["huber_delta"],
+        n_boot=config["analysis"]["lhat_bootstrap"],
+        seed=config["analysis"]["seed"],
+        code=code_hash("analysis"),
+    log:
+        f"{R}/logs/{{task}}/{{study}}/fit_lhat.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/fit_lhat.py"
+
+
+rule collapse_stats:
+    """Normalized curves and the supercollapse statistics (Delta, sigma, ratios, ANOVA)."""
+    input:
+        runs=study_runs,
+        lhat=rules.fit_lhat.output[0],
+    output:
+        normalized=f"{R}/{{task}}/{{study}}/normalized.parquet",
+        statistics=f"{R}/{{task}}/{{study}}/statistics.parquet",
+        summary=f"{R}/{{task}}/{{study}}/summary.json",
+    params:
+        analysis={k: config["analysis"][k] for k in ANALYSIS_KEYS},
+        code=code_hash("analysis"),
+    log:
+        f"{R}/logs/{{task}}/{{study}}/collapse_stats.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/collapse_stats.py"

@@ -1,0 +1,38 @@
+rule sweep_run:
+    """Constant-LR run of one sweep width, all seeds in one job."""
+    input:
+        target=rules.make_task.output.target,
+        evalset=rules.make_task.output.evalset,
+    output:
+        f"{R}/{{task}}/sweep/w{{width}}.parquet",
+    params:
+        task=lambda w: train_slice(w.task),
+        sweep=lambda w: {k: v for k, v in task_cfg(w.task)["sweep"].items() if k != "widths"},
+        code=code_hash("train"),
+    threads: config["threads_per_job"]
+    log:
+        f"{R}/logs/{{task}}/sweep/w{{width}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{task}}/sweep/w{{width}}.tsv"
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/train_run.py"
+
+
+rule fit_frontier:
+    """Lower envelope of the sweep and the horizon fit C*(P) = (P / kappa)^(1 + gamma)."""
+    input:
+        sweep_runs,
+    output:
+        horizon=f"{R}/{{task}}/frontier/horizon.json",
+        envelope=f"{R}/{{task}}/frontier/envelope.parquet",
+    params:
+        n_grid=config["analysis"]["frontier_grid"],
+        code=code_hash("analysis"),
+    log:
+        f"{R}/logs/{{task}}/fit_frontier.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/fit_frontier.py"

@@ -1,0 +1,87 @@
+rule plot_frontier:
+    input:
+        sweep=sweep_runs,
+        envelope=rules.fit_frontier.output.envelope,
+        horizon=rules.fit_frontier.output.horizon,
+    output:
+        report(
+            f"{R}/{{task}}/figures/frontier.{PLOT_EXT}",
+            caption="../workflow/report/frontier.rst",
+            category="Frontier",
+            labels={"task": "{task}", "figure": "frontier"},
+        ),
+    params:
+        plots=config["plots"],
+        code=code_hash("plots"),
+    log:
+        f"{R}/logs/{{task}}/plot_frontier.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/plot.py"
+
+
+rule plot_curves:
+    input:
+        runs=study_runs,
+        envelope=rules.fit_frontier.output.envelope,
+        lhat=rules.fit_lhat.output[0],
+    output:
+        report(
+            f"{R}/{{task}}/{{study}}/figures/curves.{PLOT_EXT}",
+            caption="../workflow/report/curves.rst",
+            category="Compute-optimal runs",
+            labels={"task": "{task}", "study": "{study}", "figure": "curves"},
+        ),
+    params:
+        plots=config["plots"],
+        code=code_hash("plots"),
+    log:
+        f"{R}/logs/{{task}}/{{study}}/plot_curves.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/plot.py"
+
+
+rule plot_collapse:
+    input:
+        normalized=rules.collapse_stats.output.normalized,
+    output:
+        report(
+            f"{R}/{{task}}/{{study}}/figures/collapse.{PLOT_EXT}",
+            caption="../workflow/report/collapse.rst",
+            category="Collapse",
+            labels={"task": "{task}", "study": "{study}", "figure": "collapse"},
+        ),
+    params:
+        plots=config["plots"],
+        code=code_hash("plots"),
+    log:
+        f"{R}/logs/{{task}}/{{study}}/plot_collapse.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/plot.py"
+
+
+rule plot_deviation:
+    input:
+        statistics=rules.collapse_stats.output.statistics,
+        summary=rules.collapse_stats.output.summary,
+    output:
+        report(
+            f"{R}/{{task}}/{{study}}/figures/deviation.{PLOT_EXT}",
+            caption="../workflow/report/deviation.rst",
+            category="Supercollapse",
+            labels={"task": "{task}", "study": "{study}", "figure": "deviation"},
+        ),
+    params:
+        plots=config["plots"],
+        code=code_hash("plots"),
+    log:
+        f"{R}/logs/{{task}}/{{study}}/plot_deviation.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/plot.py"

@@ -1,0 +1,117 @@
+"""Compute-optimal frontier from constant-LR runs and the horizon fit C*(P) = (P / kappa)^(1 + gamma).
+
+Method (DESIGN §3, the paper's): seed-average each width's curve; interpolate log L against log C; on a
+log-spaced compute grid take the lower envelope over widths and its argmin width; drop grid points whose
+argmin is the smallest or the largest sweep width (the optimum may lie outside the sweep there).
+The paper regresses log C on log P over all remaining grid points. With few widths that regression mixes
+the spread of C *within* one width's argmin interval (a discretisation artifact) into the residuals, so we
+fit one point per interior width, at the geometric centre of its argmin interval, weighted by the interval's
+length in grid points; the R^2 over all grid points is reported beside it.
+Units: compute in FLOPs, P in parameters, so kappa is in parameters with C* in FLOPs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class HorizonFit:
+    kappa: float  # parameters; C*(P) = (P / kappa)^(1 + gamma) FLOPs
+    gamma: float  # t*(P) proportional to P^gamma
+    exponent_se: float  # standard error of (1 + gamma)
+    r2: float  # over the per-width points
+    r2_grid: float  # over all interior grid points (the paper's regression)
+    points_params: list[int]
+    points_compute: list[float]
+
+    def optimal_compute(self, params: float) -> float:
+        """C*(P) in FLOPs."""
+        return float((params / self.kappa) ** (1.0 + self.gamma))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    compute: np.ndarray  # FLOPs, log-spaced grid
+    loss: np.ndarray
+    params: np.ndarray  # argmin parameter count at each grid point
+    interior: np.ndarray  # bool
+
+
+def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int = 200) -> Envelope:
+    """Lower envelope over widths of seed-mean loss curves.
+
+    `curves` maps a parameter count to (compute, loss) arrays (compute > 0, increasing). The grid spans the
+    compute range covered by at least two curves; a curve contributes only inside its own compute range.
+    """
+    if len(curves) < 3:
+        raise ValueError(f"the frontier needs at least 3 sweep widths, got {len(curves)}")
+    logs = {}
+    for p, (c, loss) in curves.items():
+        keep = (c > 0) & np.isfinite(loss) & (loss > 0)
+        if keep.sum() < 2:
+            raise ValueError(f"sweep curve with {p} params has fewer than 2 finite points")
+        logs[p] = (np.log(c[keep]), np.log(loss[keep]))
+    lo = sorted(v[0][0] for v in logs.values())[1]
+    hi = max(v[0][-1] for v in logs.values())
+    grid = np.linspace(lo, hi, n_grid)
+    sizes = np.array(sorted(logs))
+    table = np.full((len(sizes), n_grid), np.inf)
+    for i, p in enumerate(sizes):
+        lc, ll = logs[p]
+        inside = (grid >= lc[0]) & (grid <= lc[-1])
+        table[i, inside] = np.interp(grid[inside], lc, ll)
+    best = np.argmin(table, axis=0)
+    loss = np.exp(table[best, np.arange(n_grid)])
+    interior = (best > 0) & (best < len(sizes) - 1)
+    return Envelope(compute=np.exp(grid), loss=loss, params=sizes[best], interior=interior)
+
+
+def fit_horizon(envelope: Envelope) -> HorizonFit:
+    """Least-squares fit of log C = (1 + gamma) (log P - log kappa) to the envelope's interior argmins."""
+    p_int = envelope.params[envelope.interior]
+    c_int = envelope.compute[envelope.interior]
+    widths = np.unique(p_int)
+    if widths.size < 2:
+        raise ValueError(
+            f"frontier: only {widths.size} interior argmin width(s) on the envelope; the sweep needs more "
+            "widths, or longer constant-LR runs so larger widths overtake smaller ones")
+    log_p = np.log(widths.astype(np.float64))
+    log_c = np.array([np.log(c_int[p_int == p]).mean() for p in widths])
+    weight = np.array([(p_int == p).sum() for p in widths], dtype=np.float64)
+    slope, intercept, slope_se = _weighted_line(log_p, log_c, weight)
+    r2 = _r2(log_c, slope * log_p + intercept, weight)
+    r2_grid = _r2(np.log(c_int), slope * np.log(p_int.astype(np.float64)) + intercept, np.ones(c_int.size))
+    return HorizonFit(kappa=float(np.exp(-intercept / slope)), gamma=float(slope - 1.0),
+                      exponent_se=float(slope_se), r2=float(r2), r2_grid=float(r2_grid),
+                      points_params=[int(p) for p in widths], points_compute=[float(v) for v in np.exp(log_c)])
+
+
+def _weighted_line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
+    xm, ym = np.average(x, weights=w), np.average(y, weights=w)
+    sxx = np.sum(w * (x - xm) ** 2)
+    slope = np.sum(w * (x - xm) * (y - ym)) / sxx
+    intercept = ym - slope * xm
+    dof = x.size - 2
+    if dof > 0:
+        resid_var = np.sum(w * (y - intercept - slope * x) ** 2) / dof / np.mean(w)
+        se = float(np.sqrt(resid_var / (sxx / np.mean(w))))
+    else:
+        se = float("nan")
+    return float(slope), float(intercept), se
+
+
+def _r2(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
+    ym = np.average(y, weights=w)
+    ss_tot = np.sum(w * (y - ym) ** 2)
+    return float(1.0 - np.sum(w * (y - pred) ** 2) / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def horizon_steps(fit: HorizonFit, params: int, tokens_per_step: int, scale: float = 1.0) -> int:
+    """Updates in a compute-optimal run: C*(P) / (6 P tokens_per_step), times `scale`, at least 1."""
+    return max(1, int(round(scale * fit.optimal_compute(params) / (6.0 * params * tokens_per_step))))

@@ -1,0 +1,76 @@
+"""Fit of the compute-optimal loss law L*(C) = L_hat + a C^(-b) (DESIGN §3).
+
+Huber loss (delta = 1e-3) on log residuals log(L_hat + a C^-b) - log L, minimised by L-BFGS-B from a grid
+of starting points with L_hat, a, b >= 0 (as Hoffmann et al. and Besiroglu et al. do for Chinchilla).
+Compute is rescaled by its geometric mean inside the fit for conditioning; `a` is reported for C in
+PFLOP (1e15 FLOPs), the paper's unit. L_hat is the irreducible loss used to normalize the curves.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+PFLOP = 1e15
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    l_hat: float
+    a: float  # for compute in PFLOP
+    b: float
+    objective: float
+
+    def predict(self, compute_flops: np.ndarray) -> np.ndarray:
+        return self.l_hat + self.a * (np.asarray(compute_flops, dtype=np.float64) / PFLOP) ** (-self.b)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _huber(r: np.ndarray, delta: float) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
+
+
+def fit_power_law(compute_flops, loss, delta: float = 1e-3) -> PowerLawFit:
+    """Fit L = L_hat + a C^-b to compute-optimal end points (compute in FLOPs, seed-mean losses)."""
+    c = np.asarray(compute_flops, dtype=np.float64)
+    y = np.asarray(loss, dtype=np.float64)
+    if c.shape != y.shape or c.ndim != 1 or c.size < 3:
+        raise ValueError(f"need >= 3 matching (compute, loss) points, got shapes {c.shape} and {y.shape}")
+    if np.any(c <= 0) or np.any(y <= 0) or not np.all(np.isfinite(y)):
+        raise ValueError("compute and loss must be positive and finite")
+    c_ref = float(np.exp(np.mean(np.log(c))))
+    s = c / c_ref
+    log_y = np.log(y)
+    y_min = float(y.min())
+
+    def objective(theta):
+        l_hat, a, b = theta
+        pred = l_hat + a * s ** (-b)
+        return float(np.sum(_huber(np.log(np.maximum(pred, 1e-300)) - log_y, delta)))
+
+    def gradient(theta):
+        l_hat, a, b = theta
+        sb = s ** (-b)
+        pred = np.maximum(l_hat + a * sb, 1e-300)
+        r = np.log(pred) - log_y
+        dh = np.clip(r, -delta, delta) / pred
+        return np.array([np.sum(dh), np.sum(dh * sb), np.sum(dh * (-a) * sb * np.log(s))])
+
+    bounds = [(0.0, y_min), (0.0, None), (0.0, None)]
+    best = None
+    for frac, b0 in itertools.product(np.linspace(0.0, 0.95, 8), [0.02, 0.05, 0.1, 0.2, 0.4, 0.8]):
+        l0 = frac * y_min
+        a0 = max(float(np.exp(np.mean(np.log(np.maximum(y - l0, 1e-12))))), 1e-12)
+        res = minimize(objective, np.array([l0, a0, b0]), jac=gradient, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
+        if best is None or res.fun < best.fun:
+            best = res
+    l_hat, a_s, b = (float(v) for v in best.x)
+    # a_s is for compute in units of c_ref FLOPs: a_s (C / c_ref)^-b = a_s (c_ref / 1e15)^b (C / 1e15)^-b.
+    return PowerLawFit(l_hat=l_hat, a=a_s * (c_ref / PFLOP) ** b, b=b, objective=float(best.fun))

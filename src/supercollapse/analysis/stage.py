@@ -1,0 +1,166 @@
+"""The analysis stages: Parquet curves in, fits and statistics out (never imports training code)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from ..io import read_table, write_json, write_table
+from ..schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS
+from .collapse import normalize_curve, on_grid
+from .frontier import fit_horizon, lower_envelope
+from .scaling_fit import fit_power_law
+from .supercollapse import bootstrap_ratios, collapse_stats
+
+log = logging.getLogger("supercollapse.analysis")
+
+
+def read_curves(paths) -> pl.DataFrame:
+    """Concatenate curve artifacts, dropping seeds flagged diverged (with a warning)."""
+    frames = [pl.from_arrow(read_table(p, CURVES)) for p in paths]
+    df = pl.concat(frames)
+    bad = df.filter(pl.col("diverged")).select("width", "seed").unique()
+    for width, seed in bad.iter_rows():
+        log.warning("excluding diverged run: width %d seed %d", width, seed)
+    return df.filter(~pl.col("diverged"))
+
+
+def seed_mean_curves(df: pl.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """params -> (compute, seed-mean eval loss), compute increasing."""
+    means = df.group_by("params", "step").agg(pl.col("compute").first(), pl.col("eval_loss").mean()).sort("params", "step")
+    return {int(p): (g["compute"].to_numpy(), g["eval_loss"].to_numpy())
+            for (p,), g in means.group_by("params", maintain_order=True)}
+
+
+def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra: dict) -> None:
+    df = read_curves(sweep_paths)
+    envelope = lower_envelope(seed_mean_curves(df), n_grid=n_grid)
+    fit = fit_horizon(envelope)
+    width_of = dict(df.select("params", "width").unique().iter_rows())
+    write_table(envelope_path, pa.Table.from_pydict({
+        "compute": envelope.compute, "loss": envelope.loss,
+        "width": np.array([width_of[int(p)] for p in envelope.params], dtype=np.int64),
+        "params": envelope.params.astype(np.int64), "interior": envelope.interior}, schema=FRONTIER))
+    write_json(horizon_path, {**fit.to_dict(), "compute_unit": "FLOP", "method": "lower envelope of seed-mean "
+               "constant-LR curves; per-width argmin centres; weighted least squares of log C on log P",
+               "sweep_widths": sorted(width_of.values()), **extra})
+    log.info("horizon fit: kappa %.4g, gamma %.4f +- %.4f, R2 %.4f (grid R2 %.4f)", fit.kappa, fit.gamma,
+             fit.exponent_se, fit.r2, fit.r2_grid)
+
+
+def _end_points(df: pl.DataFrame) -> pl.DataFrame:
+    """One row per (width, seed): the final compute and eval loss of the run."""
+    return (df.sort("step").group_by("width", "params", "seed", maintain_order=True)
+            .agg(pl.col("compute").last(), pl.col("eval_loss").last()).sort("width", "seed"))
+
+
+def _fit_ends(ends: pl.DataFrame, delta: float):
+    m = ends.group_by("width").agg(pl.col("compute").first(), pl.col("eval_loss").mean()).sort("width")
+    return fit_power_law(m["compute"].to_numpy(), m["eval_loss"].to_numpy(), delta=delta)
+
+
+def lhat_stage(run_paths, out_path, delta: float, n_boot: int, seed: int, level: float = 0.95) -> None:
+    """Fit L = L_hat + a C^-b to the seed-mean end points; bootstrap over seeds within each width."""
+    ends = _end_points(read_curves(run_paths))
+    fit = _fit_ends(ends, delta)
+    rng = np.random.default_rng(seed)
+    groups = [g for _, g in ends.group_by("width", maintain_order=True)]
+    boot = []
+    for _ in range(n_boot):
+        sample = pl.concat([g[rng.integers(0, g.height, g.height)] for g in groups])
+        b = _fit_ends(sample, delta)
+        boot.append((b.l_hat, b.a, b.b))
+    boot = np.array(boot) if boot else np.full((1, 3), np.nan)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    ci = {name: [float(v) for v in np.percentile(boot[:, i], q)] for i, name in enumerate(("l_hat", "a", "b"))}
+    write_json(out_path, {**fit.to_dict(), "ci": ci, "ci_level": 0.95, "n_boot": n_boot,
+                          "compute_unit_for_a": "PFLOP", "huber_delta": delta,
+                          "end_points": ends.to_dicts(), "method": "Huber on log residuals, multi-start L-BFGS-B"})
+    log.info("L_hat %.6g [%.6g, %.6g], a %.4g, b %.4g", fit.l_hat, *ci["l_hat"], fit.a, fit.b)
+
+
+def _arrays(df: pl.DataFrame, l_hat: float, grid: np.ndarray):
+    """ell[p, w, i], rel_raw[p, w, i] on the grid, equal seed counts per width (the smallest count)."""
+    widths = sorted(df["width"].unique().to_list())
+    per_width = []
+    for w in widths:
+        g = df.filter(pl.col("width") == w).sort("seed", "step")
+        seeds = sorted(g["seed"].unique().to_list())
+        curves = [g.filter(pl.col("seed") == s) for s in seeds]
+        per_width.append(curves)
+    n = min(len(c) for c in per_width)
+    ell = np.empty((len(widths), n, grid.size))
+    raw = np.empty_like(ell)
+    for i, curves in enumerate(per_width):
+        ends = np.array([c["eval_loss"][-1] for c in curves])
+        reducible = ends.mean() - l_hat
+        for j, c in enumerate(curves[:n]):
+            x, e = normalize_curve(c["compute"].to_numpy(), c["eval_loss"].to_numpy(), l_hat)
+            ell[i, j] = on_grid(x, e, grid)
+            raw[i, j] = on_grid(x, c["eval_loss"].to_numpy(), grid) / reducible
+    return widths, ell, raw
+
+
+def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_path, cfg: dict) -> None:
+    df = read_curves(run_paths)
+    lhat = json.loads(open(lhat_path).read())
+    l_hat = float(lhat["l_hat"])
+    rows = []
+    for (width, params, seed), g in df.sort("step").group_by("width", "params", "seed", maintain_order=True):
+        x, e = normalize_curve(g["compute"].to_numpy(), g["eval_loss"].to_numpy(), l_hat)
+        # g is sorted by step, hence by compute: x and ell line up with its rows.
+        rows.append(pl.DataFrame({"x": x, "ell": e, "loss": g["eval_loss"], "compute": g["compute"]}).with_columns(
+            pl.lit(g["task"][0]).alias("task"), pl.lit(g["study"][0]).alias("study"),
+            pl.lit(width, pl.Int64).alias("width"), pl.lit(params, pl.Int64).alias("params"),
+            pl.lit(seed, pl.Int64).alias("seed")))
+    normalized = pl.concat(rows).select(NORMALIZED.names).sort("width", "seed", "x")
+    write_table(normalized_path, normalized.to_arrow().cast(NORMALIZED))
+
+    grid = np.linspace(cfg["x_grid_min"], cfg["x_grid_max"], int(cfg["n_x"]))
+    widths, ell, raw = _arrays(df, l_hat, grid)
+    st = collapse_stats(ell, raw)
+    boot = bootstrap_ratios(ell, raw, int(cfg["n_boot"]), int(cfg["seed"]))
+    write_table(stats_path, pa.Table.from_pydict({
+        "x": grid, "delta_std": st.delta_std, "delta_range": st.delta_range, "sigma_norm": st.sigma_norm,
+        "sigma_raw": st.sigma_raw, "ratio_norm": st.ratio_norm, "ratio_raw": st.ratio_raw,
+        **{k: boot[k] for k in ("ratio_norm_lo", "ratio_norm_hi", "ratio_raw_lo", "ratio_raw_hi")},
+        "f_stat": st.f_stat, "p_value": st.p_value}, schema=STATISTICS))
+
+    window = (grid >= cfg["x_min"]) & (grid <= cfg["x_max"])
+
+    def summarise(ell_, raw_):
+        s = collapse_stats(ell_, raw_)
+        return {"mean_ratio_norm": float(np.mean(s.ratio_norm[window])),
+               "mean_ratio_raw": float(np.mean(s.ratio_raw[window])),
+               "frac_x_delta_below_sigma_raw": float(np.mean(s.delta_std[window] < s.sigma_raw[window])),
+               "frac_x_delta_below_sigma_norm": float(np.mean(s.delta_std[window] < s.sigma_norm[window])),
+               "mean_delta_std": float(np.mean(s.delta_std[window])),
+               "mean_sigma_norm": float(np.mean(s.sigma_norm[window])),
+               "mean_sigma_raw": float(np.mean(s.sigma_raw[window])),
+               "frac_x_anova_p_below_0.05": float(np.mean(s.p_value[window] < 0.05)),
+               "median_anova_p": float(np.median(s.p_value[window]))}
+
+    summary = summarise(ell, raw)
+    bw = bootstrap_ratios(ell[:, :, window], raw[:, :, window], int(cfg["n_boot"]), int(cfg["seed"]))
+    summary["mean_ratio_norm_ci"] = [float(v) for v in np.nanpercentile(bw["mean_ratio_norm"], [2.5, 97.5])]
+    summary["mean_ratio_raw_ci"] = [float(v) for v in np.nanpercentile(bw["mean_ratio_raw"], [2.5, 97.5])]
+    sensitivity = {}
+    for name, value in zip(("l_hat_lo", "l_hat_hi"), lhat["ci"]["l_hat"]):
+        if np.isfinite(value):
+            try:
+                _, e2, r2 = _arrays(df, float(value), grid)
+                s2 = summarise(e2, r2)
+                sensitivity[name] = {"l_hat": float(value), "mean_ratio_norm": s2["mean_ratio_norm"],
+                                     "mean_ratio_raw": s2["mean_ratio_raw"]}
+            except ValueError as err:
+                sensitivity[name] = {"l_hat": float(value), "error": str(err)}
+    write_json(summary_path, {**summary, "widths": widths, "seeds_per_width": int(ell.shape[1]),
+                              "l_hat": l_hat, "x_window": [cfg["x_min"], cfg["x_max"]],
+                              "ci_level": 0.95, "n_boot": int(cfg["n_boot"]), "l_hat_sensitivity": sensitivity})
+    log.info("mean Delta/sigma_raw over x in [%.2f, %.2f]: %.3f [%.3f, %.3f]; Delta/sigma_norm %.3f",
+             cfg["x_min"], cfg["x_max"], summary["mean_ratio_raw"], *summary["mean_ratio_raw_ci"],
+             summary["mean_ratio_norm"])

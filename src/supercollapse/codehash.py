@@ -1,0 +1,36 @@
+"""Hashes of the package code each rule family depends on, so Snakemake reruns what a code change affects.
+
+Snakemake tracks a script's mtime but not the modules it imports. Each rule family gets a `params:` entry
+with the hash of the package modules it uses. The hash is over the parsed syntax tree, so comments and
+formatting do not retrain a model, while any change to what the code does (docstrings included) does.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+# Package modules (relative to src/supercollapse) each rule family imports, directly or indirectly.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "data": ("data", "io.py", "schemas.py"),
+    "train": ("data", "models", "train", "io.py", "schemas.py"),
+    "analysis": ("analysis", "io.py", "schemas.py"),
+    "plots": ("plots.py", "io.py", "schemas.py"),
+}
+
+
+def source_hash(package_dir: str | Path, family: str) -> str:
+    """SHA-256 (first 16 hex digits) of the syntax trees of the modules of `family`."""
+    if family not in FAMILIES:
+        raise KeyError(f"unknown code family {family!r}; expected one of {sorted(FAMILIES)}")
+    package_dir = Path(package_dir)
+    files: list[Path] = []
+    for entry in FAMILIES[family]:
+        path = package_dir / entry
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(package_dir)).encode())
+        digest.update(ast.dump(ast.parse(path.read_text(), filename=str(path))).encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,113 @@
+"""Seaborn figures, drawn from the Parquet/JSON artifacts only."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .io import read_table  # noqa: E402
+from .schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS  # noqa: E402
+
+
+def _setup(cfg: dict) -> None:
+    sns.set_theme(context=cfg["context"], style=cfg["style"])
+
+
+def _save(fig, path, cfg: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=int(cfg["dpi"]), bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _curves(paths) -> pl.DataFrame:
+    df = pl.concat([pl.from_arrow(read_table(p, CURVES)) for p in paths]).filter(~pl.col("diverged"))
+    return df.filter(pl.col("step") > 0)
+
+
+def frontier_figure(sweep_paths, envelope_path, horizon_path, out_path, cfg: dict) -> None:
+    """Left: constant-LR sweep curves with their lower envelope. Right: C*(P) points and the fitted law."""
+    _setup(cfg)
+    df = _curves(sweep_paths).to_pandas()
+    env = pl.from_arrow(read_table(envelope_path, FRONTIER))
+    fit = json.loads(Path(horizon_path).read_text())
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    sns.lineplot(data=df, x="compute", y="eval_loss", hue="width", palette="viridis", errorbar="sd", ax=ax1,
+                 legend="full")
+    ax1.plot(env["compute"], env["loss"], color="k", lw=1.5, ls="--", label="envelope")
+    inner = env.filter(pl.col("interior"))
+    ax1.scatter(inner["compute"], inner["loss"], s=4, color="crimson", zorder=3, label="interior argmin")
+    ax1.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="eval loss",
+            title="constant-LR sweep")
+    ax1.legend(fontsize=7, ncols=2)
+    p = np.array(fit["points_params"], dtype=float)
+    grid = np.geomspace(p.min() / 1.5, p.max() * 1.5, 50)
+    ax2.scatter(p, fit["points_compute"], color="crimson", zorder=3, label="argmin centres")
+    ax2.plot(grid, (grid / fit["kappa"]) ** (1 + fit["gamma"]), color="k",
+             label=f"$(P/\\kappa)^{{1+\\gamma}}$, $\\gamma$={fit['gamma']:.3f}, $R^2$={fit['r2']:.3f}")
+    ax2.set(xscale="log", yscale="log", xlabel="parameters P", ylabel="compute-optimal C* (FLOPs)",
+            title="horizon fit")
+    ax2.legend(fontsize=8)
+    _save(fig, out_path, cfg)
+
+
+def curves_figure(run_paths, envelope_path, lhat_path, out_path, cfg: dict) -> None:
+    """Compute-optimal runs (seed mean and sd band), the sweep envelope, and the fitted L_hat + a C^-b."""
+    _setup(cfg)
+    df = _curves(run_paths).to_pandas()
+    env = pl.from_arrow(read_table(envelope_path, FRONTIER))
+    fit = json.loads(Path(lhat_path).read_text())
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    sns.lineplot(data=df, x="compute", y="eval_loss", hue="width", palette="viridis", errorbar="sd", ax=ax)
+    ax.plot(env["compute"], env["loss"], color="gray", lw=1, ls=":", label="constant-LR envelope")
+    c = np.geomspace(df["compute"].min(), df["compute"].max() * 2, 100)
+    ax.plot(c, fit["l_hat"] + fit["a"] * (c / 1e15) ** (-fit["b"]), color="k", ls="--",
+            label=f"$\\hat L$ + a C$^{{-b}}$: $\\hat L$={fit['l_hat']:.4g}, b={fit['b']:.3f}")
+    ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="eval loss",
+           title="compute-optimal runs")
+    ax.legend(fontsize=7)
+    _save(fig, out_path, cfg)
+
+
+def collapse_figure(normalized_path, out_path, cfg: dict) -> None:
+    """Normalized curves ell(x) per width: seed mean with an sd band."""
+    _setup(cfg)
+    df = pl.from_arrow(read_table(normalized_path, NORMALIZED)).filter(pl.col("x") >= cfg["collapse_x_min"])
+    # Seeds of one width share their evaluation x values, so the seed band is computed per x.
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    sns.lineplot(data=df.to_pandas(), x="x", y="ell", hue="width", palette="viridis", errorbar="sd", ax=ax)
+    ax.set(xscale="log", yscale="log", xlabel="normalized compute x = C / C*",
+           ylabel=r"normalized loss $\ell(x)$", title="scaling collapse")
+    _save(fig, out_path, cfg)
+
+
+def deviation_figure(stats_path, summary_path, out_path, cfg: dict) -> None:
+    """Collapse deviation Delta(x) against the two seed noise floors sigma_raw(x) and sigma_norm(x)."""
+    _setup(cfg)
+    st = pl.from_arrow(read_table(stats_path, STATISTICS))
+    summary = json.loads(Path(summary_path).read_text())
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    long = st.select("x", "delta_std", "sigma_raw", "sigma_norm").unpivot(index="x", variable_name="quantity")
+    sns.lineplot(data=long.to_pandas(), x="x", y="value", hue="quantity", ax=ax1)
+    ax1.set(yscale="log", xlabel="x = C / C*", ylabel="spread of $\\ell$", title="collapse deviation vs noise floor")
+    for name, color in (("raw", "C1"), ("norm", "C2")):
+        ax2.plot(st["x"], st[f"ratio_{name}"], color=color, label=f"$\\Delta/\\sigma_{{{name}}}$")
+        ax2.fill_between(st["x"], st[f"ratio_{name}_lo"], st[f"ratio_{name}_hi"], color=color, alpha=0.2)
+    ax2.axhline(1.0, color="k", lw=1, ls="--")
+    lo, hi = summary["x_window"]
+    ax2.axvspan(lo, hi, color="gray", alpha=0.08)
+    ax2.set(yscale="log", xlabel="x = C / C*", ylabel="ratio",
+            title=f"mean $\\Delta/\\sigma_{{raw}}$ = {summary['mean_ratio_raw']:.2f} on [{lo}, {hi}]")
+    ax2.legend(fontsize=8)
+    _save(fig, out_path, cfg)

@@ -1,0 +1,90 @@
+"""The Parquet contracts between stages, written down once.
+
+Every stage that writes an artifact builds it with one of these schemas; every stage that reads one checks
+it with `check_table`. Units: compute in FLOPs (float64, 6 * params * samples), steps and samples as
+integers, losses as float64 in the task's loss units (1/2 squared error for regression).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# One row per (seed, evaluation step) of one training job (a width in a sweep or a study).
+CURVES = pa.schema(
+    [
+        ("task", pa.string()),
+        ("study", pa.string()),  # "sweep" for the constant-LR frontier runs, else the study name
+        ("width", pa.int64()),
+        ("depth", pa.int64()),
+        ("params", pa.int64()),  # every parameter, embeddings included
+        ("seed", pa.int64()),
+        ("schedule", pa.string()),
+        ("step", pa.int64()),  # number of optimizer updates applied before this evaluation
+        ("tokens", pa.int64()),  # samples (MLP) or tokens seen: step * batch tokens
+        ("compute", pa.float64()),  # FLOPs = 6 * params * tokens
+        ("lr", pa.float64()),  # base LR times the schedule at this step (the paper's eta(t))
+        ("tau", pa.float64()),  # intrinsic time: sum of lr over the updates applied so far
+        ("eval_loss", pa.float64()),
+        ("train_loss", pa.float64()),  # minibatch loss of the last update before this evaluation (NaN at step 0)
+        ("diverged", pa.bool_()),  # this seed hit a non-finite loss at some point of the run
+    ]
+)
+
+# The constant-LR lower envelope on a log-spaced compute grid (frontier stage).
+FRONTIER = pa.schema(
+    [
+        ("compute", pa.float64()),  # FLOPs
+        ("loss", pa.float64()),  # lower envelope of the seed-mean curves
+        ("width", pa.int64()),  # the argmin width at this compute
+        ("params", pa.int64()),
+        ("interior", pa.bool_()),  # argmin is neither the smallest nor the largest sweep width
+    ]
+)
+
+# Normalized curves: one row per (width, seed, evaluation) of a study.
+NORMALIZED = pa.schema(
+    [
+        ("task", pa.string()),
+        ("study", pa.string()),
+        ("width", pa.int64()),
+        ("params", pa.int64()),
+        ("seed", pa.int64()),
+        ("x", pa.float64()),  # C / C*, compute normalized by the run's final compute
+        ("ell", pa.float64()),  # (L - L_hat) / (L(C*) - L_hat) with this seed's own final loss
+        ("loss", pa.float64()),
+        ("compute", pa.float64()),
+    ]
+)
+
+# Supercollapse statistics on the shared x grid of a study.
+STATISTICS = pa.schema(
+    [
+        ("x", pa.float64()),
+        ("delta_std", pa.float64()),  # std across widths of the seed-mean normalized curves
+        ("delta_range", pa.float64()),  # max - min across widths of the seed-mean normalized curves
+        ("sigma_norm", pa.float64()),  # seed std of ell, pooled over widths
+        ("sigma_raw", pa.float64()),  # seed std of raw loss / seed-mean reducible end loss, pooled
+        ("ratio_norm", pa.float64()),  # delta_std / sigma_norm
+        ("ratio_raw", pa.float64()),  # delta_std / sigma_raw
+        ("ratio_norm_lo", pa.float64()),  # bootstrap CI over seeds
+        ("ratio_norm_hi", pa.float64()),
+        ("ratio_raw_lo", pa.float64()),
+        ("ratio_raw_hi", pa.float64()),
+        ("f_stat", pa.float64()),  # one-way ANOVA of ell: between-width vs within-width mean squares
+        ("p_value", pa.float64()),
+    ]
+)
+
+
+def check_table(table: pa.Table, schema: pa.Schema, where: str = "table") -> None:
+    """Raise a ValueError naming the artifact and column when `table` breaks the contract `schema`."""
+    for field in schema:
+        if field.name not in table.column_names:
+            raise ValueError(f"{where}: missing column {field.name!r} (expected {field.type})")
+        actual = table.schema.field(field.name).type
+        if actual != field.type:
+            raise ValueError(f"{where}: column {field.name!r} has type {actual}, expected {field.type}")
+
+
+def empty_columns(schema: pa.Schema) -> dict[str, list]:
+    return {name: [] for name in schema.names}

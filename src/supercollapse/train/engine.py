@@ -1,0 +1,228 @@
+"""Training engine for the Fourier MLP task: all seeds of one width in one compiled program.
+
+Seeds are batched with `jax.vmap` (or run one after another, `seed_batching="sequential"`; which is faster
+depends on the device). Between two evaluation points the updates run inside one jitted `fori_loop`
+whose bounds are traced, so a run compiles once and the host is visited only at evaluation points.
+Inputs are drawn on the device from a counter-based stream: the batch of update t of seed w is a pure
+function of (w, t), fresh every step, never reused, and identical on rerun.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pyarrow as pa
+
+from ..data.fourier import FourierTarget
+from ..models.mlp import MLP, count_params
+from ..models.mup import leaf_shapes, lr_multipliers
+from ..schemas import CURVES
+from .eval_grid import eval_steps as make_eval_steps
+from .schedules import schedule_values
+
+log = logging.getLogger("supercollapse.train")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one training job (one width, several seeds)."""
+
+    task: str
+    study: str
+    width: int
+    depth: int
+    input_dim: int
+    steps: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    schedule: str = "linear"
+    decay_frac: float = 1.0
+    warmup_steps: int = 0
+    lr: float = 1e-3
+    embed_lr_mult: float = 1.0
+    b1: float = 0.9
+    b2: float = 0.95
+    eps: float = 1e-20
+    expansion: int = 1
+    base_width: int = 128
+    lr_reference_width: int | None = None  # None: µP at the run's own width
+    n_evals: int = 100
+    seed_batching: str = "vmap"  # or "sequential"
+
+    @property
+    def params(self) -> int:
+        return count_params(self.width, self.depth, self.input_dim, self.expansion)
+
+
+def _model(spec: RunSpec, width: int, key: jax.Array) -> MLP:
+    return MLP(key, width=width, depth=spec.depth, input_dim=spec.input_dim, expansion=spec.expansion)
+
+
+def _lr_tree(spec: RunSpec, params: MLP) -> MLP:
+    """A pytree shaped like one model holding each array's µP LR multiplier."""
+    def shapes_at(width: int) -> dict[str, tuple[int, ...]]:
+        return leaf_shapes(eqx.filter_eval_shape(_model, spec, width, jax.random.PRNGKey(0)))
+
+    reference = spec.width if spec.lr_reference_width is None else spec.lr_reference_width
+    mults = lr_multipliers(shapes_at(reference), shapes_at(spec.base_width), spec.embed_lr_mult)
+    return jax.tree_util.tree_map_with_path(lambda path, _: mults[path[-1].name], params)
+
+
+def _target_fn(target: FourierTarget):
+    freqs_KxI = jnp.asarray(target.freqs, dtype=jnp.float32)
+    weights_K = jnp.asarray(target.weights, dtype=jnp.float32)
+    phases_K = jnp.asarray(target.phases, dtype=jnp.float32)
+
+    def target_fn(x_BxI):
+        return (math.sqrt(2.0) * jnp.cos(2 * jnp.pi * (x_BxI @ freqs_KxI.T) + phases_K)) @ weights_K
+
+    return target_fn
+
+
+def _half_mse(model: MLP, x_BxI, y_B):
+    return 0.5 * jnp.mean((model(x_BxI) - y_B) ** 2)
+
+
+def _build_programs(spec: RunSpec, target: FourierTarget):
+    adam = optax.scale_by_adam(b1=spec.b1, b2=spec.b2, eps=spec.eps)
+    sched = jnp.asarray(schedule_values(spec.schedule, spec.steps, spec.warmup_steps, spec.decay_frac),
+                        dtype=jnp.float32)
+    target_fn = _target_fn(target)
+
+    def init_one(seed_key):
+        model = _model(spec, spec.width, jax.random.fold_in(seed_key, 0))
+        params = eqx.filter(model, eqx.is_array)
+        return params, adam.init(params), jax.random.fold_in(seed_key, 1)
+
+    def update_one(t, params, opt_state, data_key, lr_tree):
+        x_BxI = jax.random.uniform(jax.random.fold_in(data_key, t), (spec.batch_size, spec.input_dim),
+                                   minval=-0.5, maxval=0.5)
+        loss, grads = eqx.filter_value_and_grad(_half_mse)(params, x_BxI, target_fn(x_BxI))
+        updates, opt_state = adam.update(grads, opt_state)
+        scale = spec.lr * sched[t]
+        params = jax.tree.map(lambda p, u, m: p - scale * m * u, params, updates, lr_tree)
+        return params, opt_state, loss
+
+    @eqx.filter_jit(donate="all-except-first")
+    def run_segment(bounds, state, lr_tree):
+        start, stop = bounds
+
+        def body(t, carry):
+            params, opt_state, keys, _ = carry
+            params, opt_state, loss = jax.vmap(update_one, in_axes=(None, 0, 0, 0, None))(
+                t, params, opt_state, keys, lr_tree)
+            return params, opt_state, keys, loss
+
+        return jax.lax.fori_loop(start, stop, body, state)
+
+    @eqx.filter_jit
+    def evaluate(params, x_NxI, y_N):
+        return jax.vmap(_half_mse, in_axes=(0, None, None))(params, x_NxI, y_N)
+
+    return jax.jit(jax.vmap(init_one)), run_segment, evaluate, sched
+
+
+def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.ndarray,
+          progress_every_s: float = 5.0, extra_meta: dict | None = None) -> tuple[pa.Table, dict]:
+    """Train every seed of `spec`; return the curves (schema CURVES) and the run's metadata.
+
+    The metadata (spec, timings, device, `extra_meta` such as the code hash) is also stored in the
+    table's schema metadata under the key `supercollapse.run`.
+    """
+    if spec.seed_batching not in ("vmap", "sequential"):
+        raise ValueError(f"seed_batching must be 'vmap' or 'sequential', got {spec.seed_batching!r}")
+    groups = [spec.seeds] if spec.seed_batching == "vmap" else [(s,) for s in spec.seeds]
+    steps_eval = make_eval_steps(spec.steps, spec.n_evals)
+    init, run_segment, evaluate, sched = _build_programs(spec, target)
+    x_eval = jnp.asarray(eval_x, dtype=jnp.float32)
+    y_eval = jnp.asarray(eval_y, dtype=jnp.float32)
+    sched_np = np.asarray(sched, dtype=np.float64)
+    lr_now = spec.lr * sched_np[np.minimum(steps_eval, spec.steps - 1)]
+    tau = spec.lr * np.concatenate([[0.0], np.cumsum(sched_np)])[steps_eval]
+
+    started = time.perf_counter()
+    eval_loss = np.full((len(spec.seeds), len(steps_eval)), np.nan)
+    train_loss = np.full_like(eval_loss, np.nan)
+    done_updates, total_updates = 0, spec.steps * len(groups)
+    last_log = started
+    compile_s = None
+    row = 0
+    for group in groups:
+        params, opt_state, keys = init(jnp.stack([jax.random.PRNGKey(s) for s in group]))
+        lr_tree = _lr_tree(spec, jax.tree.map(lambda a: a[0], params))
+        state = (params, opt_state, keys, jnp.full((len(group),), jnp.nan, dtype=jnp.float32))
+        prev = 0
+        for j, step in enumerate(steps_eval):
+            if step > prev:
+                t0 = time.perf_counter()
+                state = run_segment((jnp.int32(prev), jnp.int32(step)), state, lr_tree)
+                if compile_s is None:
+                    jax.block_until_ready(state)
+                    compile_s = time.perf_counter() - t0
+                done_updates += int(step - prev)
+                prev = int(step)
+            losses = np.asarray(evaluate(state[0], x_eval, y_eval), dtype=np.float64)
+            eval_loss[row:row + len(group), j] = losses
+            train_loss[row:row + len(group), j] = np.asarray(state[3], dtype=np.float64) if step > 0 else np.nan
+            now = time.perf_counter()
+            if now - last_log >= progress_every_s or (j == len(steps_eval) - 1 and group == groups[-1]):
+                rate = done_updates * spec.batch_size * len(group) / max(now - started, 1e-9)
+                eta = (total_updates - done_updates) * spec.batch_size * len(group) / max(rate, 1e-9)
+                log.info("width %d step %d/%d eval_loss %.5g samples/s %.0f ETA %.0fs",
+                         spec.width, step, spec.steps, float(np.nanmean(losses)), rate, eta)
+                last_log = now
+        row += len(group)
+    wall_s = time.perf_counter() - started
+
+    finite = np.isfinite(eval_loss) & (np.isfinite(train_loss) | np.isnan(train_loss) & (steps_eval == 0))
+    diverged = ~finite.all(axis=1)
+    for seed, bad in zip(spec.seeds, diverged):
+        if bad:
+            log.warning("width %d seed %d diverged (non-finite loss); its curve is flagged diverged=True",
+                        spec.width, seed)
+
+    n_s, n_e = eval_loss.shape
+    tokens = steps_eval * spec.batch_size
+    table = pa.Table.from_pydict(
+        {
+            "task": [spec.task] * (n_s * n_e),
+            "study": [spec.study] * (n_s * n_e),
+            "width": np.full(n_s * n_e, spec.width, dtype=np.int64),
+            "depth": np.full(n_s * n_e, spec.depth, dtype=np.int64),
+            "params": np.full(n_s * n_e, spec.params, dtype=np.int64),
+            "seed": np.repeat(np.asarray(spec.seeds, dtype=np.int64), n_e),
+            "schedule": [spec.schedule] * (n_s * n_e),
+            "step": np.tile(steps_eval, n_s),
+            "tokens": np.tile(tokens, n_s).astype(np.int64),
+            "compute": np.tile(6.0 * spec.params * tokens.astype(np.float64), n_s),
+            "lr": np.tile(lr_now, n_s),
+            "tau": np.tile(tau, n_s),
+            "eval_loss": eval_loss.reshape(-1),
+            "train_loss": train_loss.reshape(-1),
+            "diverged": np.repeat(diverged, n_e),
+        },
+        schema=CURVES,
+    )
+    meta = {
+        "spec": dataclasses.asdict(spec),
+        "params": spec.params,
+        "wall_time_s": wall_s,
+        "compile_time_s": compile_s,
+        "samples_per_s": spec.steps * spec.batch_size * len(spec.seeds) / wall_s,
+        "device": str(jax.devices()[0].device_kind),
+        "platform": jax.default_backend(),
+        "jax_version": jax.__version__,
+        "diverged_seeds": [s for s, bad in zip(spec.seeds, diverged) if bad],
+        **(extra_meta or {}),
+    }
+    return table.replace_schema_metadata({b"supercollapse.run": json.dumps(meta).encode()}), meta

@@ -1,0 +1,30 @@
+"""Helpers for the thin workflow scripts: logging to the rule's log file and CPU thread limits.
+
+Nothing here imports JAX: `limit_cpu_threads` must run before JAX starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def setup_logging(log_path: str | None) -> None:
+    """Send the package's log records and stderr to the rule's log file (and keep them on stderr too)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        handlers=handlers, force=True)
+    logging.captureWarnings(True)
+
+
+def limit_cpu_threads(threads: int) -> None:
+    """Pin XLA's CPU backend to `threads` threads (call before importing JAX). No effect on GPU kernels."""
+    if threads == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        extra = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))

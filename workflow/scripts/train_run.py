@@ -1,0 +1,36 @@
+"""Thin adapter: rules sweep_run and optimal_run -> supercollapse.train.stage."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the package beside this workflow
+from supercollapse.workflow import setup_logging  # noqa: E402
+
+setup_logging(snakemake.log[0])
+
+from supercollapse.workflow import limit_cpu_threads  # noqa: E402
+
+limit_cpu_threads(snakemake.threads)
+
+from supercollapse.io import read_json  # noqa: E402
+from supercollapse.train.stage import run_job, run_spec  # noqa: E402
+
+w = snakemake.wildcards
+task = snakemake.params.task
+width = int(w.width)
+if snakemake.rule == "sweep_run":
+    sweep = snakemake.params.sweep
+    spec = run_spec(w.task, task, "sweep", width, sweep["steps"], sweep["seeds"], sweep["schedule"], 1.0)
+    extra = {"code_hash": snakemake.params.code}
+else:
+    from supercollapse.analysis.frontier import HorizonFit, horizon_steps  # noqa: E402
+
+    horizon = read_json(snakemake.input.horizon)
+    fit = HorizonFit(**{k: horizon[k] for k in HorizonFit.__dataclass_fields__})
+    study = snakemake.params.study
+    probe = run_spec(w.task, task, w.study, width, 10**9, snakemake.params.seeds, study["schedule"], 1.0)
+    steps = horizon_steps(fit, probe.params, probe.batch_size, study["horizon_scale"])
+    spec = run_spec(w.task, task, w.study, width, steps, snakemake.params.seeds, study["schedule"],
+                    study["decay_frac"])
+    extra = {"code_hash": snakemake.params.code, "horizon": {"kappa": fit.kappa, "gamma": fit.gamma,
+             "optimal_compute": fit.optimal_compute(probe.params), "horizon_scale": study["horizon_scale"]}}
+run_job(spec, snakemake.input.target, snakemake.input.evalset, snakemake.output[0], extra_meta=extra)
