@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 PFLOP = 1e15
+MAX_EXPONENT = 5.0
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,12 @@ def _huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
 
 
-def fit_power_law(compute_flops, loss, delta: float = 1e-3) -> PowerLawFit:
-    """Fit L = L_hat + a C^-b to compute-optimal end points (compute in FLOPs, seed-mean losses)."""
+def fit_power_law(compute_flops, loss, delta: float = 1e-3, init: PowerLawFit | None = None) -> PowerLawFit:
+    """Fit L = L_hat + a C^-b to compute-optimal end points (compute in FLOPs, seed-mean losses).
+
+    Starts: a grid over L_hat in [0, 0.95 min L] and b, with a set by a log-mean match; with `init` (a
+    previous fit, as in a bootstrap) its solution is tried first together with a coarser grid.
+    """
     c = np.asarray(compute_flops, dtype=np.float64)
     y = np.asarray(loss, dtype=np.float64)
     if c.shape != y.shape or c.ndim != 1 or c.size < 3:
@@ -62,12 +67,19 @@ def fit_power_law(compute_flops, loss, delta: float = 1e-3) -> PowerLawFit:
         dh = np.clip(r, -delta, delta) / pred
         return np.array([np.sum(dh), np.sum(dh * sb), np.sum(dh * (-a) * sb * np.log(s))])
 
-    bounds = [(0.0, y_min), (0.0, None), (0.0, None)]
-    best = None
-    for frac, b0 in itertools.product(np.linspace(0.0, 0.95, 8), [0.02, 0.05, 0.1, 0.2, 0.4, 0.8]):
+    # b is capped so that s^-b stays finite for any compute ratio met in practice.
+    bounds = [(0.0, y_min), (0.0, None), (0.0, MAX_EXPONENT)]
+    starts = []
+    if init is not None:
+        starts.append((min(init.l_hat, y_min), init.a * (c_ref / PFLOP) ** (-init.b), init.b))
+    fracs, exps = (np.linspace(0.0, 0.95, 8), (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)) if init is None else \
+        (np.linspace(0.0, 0.9, 3), (0.05, 0.2, 0.8))
+    for frac, b0 in itertools.product(fracs, exps):
         l0 = frac * y_min
-        a0 = max(float(np.exp(np.mean(np.log(np.maximum(y - l0, 1e-12))))), 1e-12)
-        res = minimize(objective, np.array([l0, a0, b0]), jac=gradient, method="L-BFGS-B", bounds=bounds,
+        starts.append((l0, max(float(np.exp(np.mean(np.log(np.maximum(y - l0, 1e-12))))), 1e-12), b0))
+    best = None
+    for start in starts:
+        res = minimize(objective, np.array(start), jac=gradient, method="L-BFGS-B", bounds=bounds,
                        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
         if best is None or res.fun < best.fun:
             best = res

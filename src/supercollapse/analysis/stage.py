@@ -58,9 +58,9 @@ def _end_points(df: pl.DataFrame) -> pl.DataFrame:
             .agg(pl.col("compute").last(), pl.col("eval_loss").last()).sort("width", "seed"))
 
 
-def _fit_ends(ends: pl.DataFrame, delta: float):
+def _fit_ends(ends: pl.DataFrame, delta: float, init=None):
     m = ends.group_by("width").agg(pl.col("compute").first(), pl.col("eval_loss").mean()).sort("width")
-    return fit_power_law(m["compute"].to_numpy(), m["eval_loss"].to_numpy(), delta=delta)
+    return fit_power_law(m["compute"].to_numpy(), m["eval_loss"].to_numpy(), delta=delta, init=init)
 
 
 def lhat_stage(run_paths, out_path, delta: float, n_boot: int, seed: int, level: float = 0.95) -> None:
@@ -72,7 +72,7 @@ def lhat_stage(run_paths, out_path, delta: float, n_boot: int, seed: int, level:
     boot = []
     for _ in range(n_boot):
         sample = pl.concat([g[rng.integers(0, g.height, g.height)] for g in groups])
-        b = _fit_ends(sample, delta)
+        b = _fit_ends(sample, delta, init=fit)
         boot.append((b.l_hat, b.a, b.b))
     boot = np.array(boot) if boot else np.full((1, 3), np.nan)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]

@@ -1,0 +1,63 @@
+import json
+
+import numpy as np
+import pytest
+
+from supercollapse.data.fourier import make_target, sample_inputs
+from supercollapse.schemas import CURVES, check_table
+from supercollapse.train.engine import RunSpec, train
+from supercollapse.train.schedules import schedule_values
+
+
+@pytest.fixture(scope="module")
+def task():
+    target = make_target(32, 4, 2.0, seed=0)
+    x = sample_inputs(np.random.default_rng(1), 256, 4).astype(np.float32)
+    return target, x, target(x.astype(np.float64))
+
+
+def _spec(**kw):
+    base = dict(task="fourier", study="test", width=8, depth=2, input_dim=4, steps=60, batch_size=64,
+                seeds=(0, 1), schedule="linear", warmup_steps=5, lr=0.003, n_evals=10, base_width=8)
+    return RunSpec(**{**base, **kw})
+
+
+def test_curves_follow_the_contract_and_account_compute(task):
+    spec = _spec()
+    table, meta = train(spec, *task)
+    check_table(table, CURVES)
+    df = table.to_pandas()
+    assert sorted(df.seed.unique()) == [0, 1]
+    np.testing.assert_array_equal(df.tokens, df.step * spec.batch_size)
+    np.testing.assert_allclose(df.compute, 6.0 * spec.params * df.tokens)
+    s = schedule_values("linear", 60, 5, 1.0)
+    tau = spec.lr * np.concatenate([[0.0], np.cumsum(s)])
+    np.testing.assert_allclose(df.tau, tau[df.step])
+    assert df.step.max() == 60 and df.step.min() == 0
+    assert not df.diverged.any()
+    assert json.loads(table.schema.metadata[b"supercollapse.run"])["params"] == spec.params
+    # Training reduces the loss below the zero predictor's.
+    first = df[df.step == 0].eval_loss.mean()
+    last = df[df.step == 60].eval_loss.mean()
+    assert last < first
+
+
+def test_same_seed_gives_identical_curves(task):
+    a, _ = train(_spec(), *task)
+    b, _ = train(_spec(), *task)
+    np.testing.assert_array_equal(a.column("eval_loss").to_numpy(), b.column("eval_loss").to_numpy())
+    # Seeds differ from each other.
+    loss = a.to_pandas().pivot(index="step", columns="seed", values="eval_loss")
+    assert not np.allclose(loss[0].values[1:], loss[1].values[1:])
+
+
+def test_sequential_seed_batching_matches_vmap(task):
+    a, _ = train(_spec(), *task)
+    b, _ = train(_spec(seed_batching="sequential"), *task)
+    np.testing.assert_allclose(a.column("eval_loss").to_numpy(), b.column("eval_loss").to_numpy(), rtol=1e-4)
+
+
+def test_divergence_is_flagged_not_raised(task):
+    table, meta = train(_spec(lr=1e30, warmup_steps=0), *task)
+    assert table.column("diverged").to_numpy().all()
+    assert meta["diverged_seeds"] == [0, 1]

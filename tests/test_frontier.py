@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from supercollapse.analysis.frontier import fit_horizon, horizon_steps, lower_envelope
+
+
+def _chinchilla_curves(widths_params, alpha=0.5, beta=0.5, A=3.0, B=3.0, E=0.1):
+    """L(P, C) = E + A P^-alpha + B (C / 6P)^-beta: the compute-optimal P_opt(C) is proportional to
+    C^(beta / (alpha + beta)), so C*(P) = (P / kappa)^(1 + gamma) with 1 + gamma = (alpha + beta) / beta."""
+    curves = {}
+    for p in widths_params:
+        c = 6 * p * np.geomspace(10, 1e7, 300)
+        curves[int(p)] = (c, E + A * p**-alpha + B * (c / (6 * p)) ** -beta)
+    return curves
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.5, 0.5), (0.34, 0.28), (0.3, 0.6)])
+def test_recovers_the_horizon_exponent(alpha, beta):
+    params = np.round(np.geomspace(1e3, 1e6, 10)).astype(int)
+    env = lower_envelope(_chinchilla_curves(params, alpha, beta), n_grid=400)
+    fit = fit_horizon(env)
+    assert 1 + fit.gamma == pytest.approx((alpha + beta) / beta, rel=0.02)
+    assert fit.r2 > 0.999
+    # kappa: the exact optimum is C*(P) = 6 P D*(P), D* from dL/dP = 0 along C fixed.
+    p = 1e4
+    d_opt = (beta * 3.0 / (alpha * 3.0) * p**alpha) ** (1 / beta)  # alpha A P^-alpha = beta B D^-beta
+    assert fit.optimal_compute(p) == pytest.approx(6 * p * d_opt, rel=0.15)
+
+
+def test_edges_are_excluded_and_few_widths_rejected():
+    curves = _chinchilla_curves([1000, 2000, 4000])
+    env = lower_envelope(curves)
+    assert not env.interior[env.params == 1000].any() and not env.interior[env.params == 4000].any()
+    with pytest.raises(ValueError, match="interior argmin"):
+        fit_horizon(env)
+    with pytest.raises(ValueError, match="at least 3 sweep widths"):
+        lower_envelope({1: curves[1000], 2: curves[2000]})
+
+
+def test_horizon_steps():
+    env = lower_envelope(_chinchilla_curves(np.round(np.geomspace(1e3, 1e6, 10)).astype(int)))
+    fit = fit_horizon(env)
+    p = 50_000
+    assert horizon_steps(fit, p, 32) == round(fit.optimal_compute(p) / (6 * p * 32))
+    assert horizon_steps(fit, p, 32, scale=2.0) == pytest.approx(2 * horizon_steps(fit, p, 32), abs=1)
