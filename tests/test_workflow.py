@@ -1,0 +1,163 @@
+"""End-to-end runs of the Snakemake workflow on a tiny config, in a copy of the project tree.
+
+The copy lets a test edit package code and config without touching the checkout; the workflow always
+imports the package beside its Snakefile, so the copy's code is what runs and what is hashed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TINY = yaml.safe_load((ROOT / "tests" / "data" / "tiny.yaml").read_text())
+
+
+def _copy_project(dst: Path) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".snakemake", "results")
+    for name in ("Snakefile", "rules", "workflow", "src", "config", "environment.yml"):
+        src = ROOT / name
+        (shutil.copytree(src, dst / name, ignore=ignore) if src.is_dir() else shutil.copy(src, dst / name))
+    return dst
+
+
+def _write_config(proj: Path, cfg: dict) -> None:
+    (proj / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def _snakemake(proj: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(proj / "src")}
+    proc = subprocess.run([*SNAKEMAKE, *args], cwd=proj, env=env, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def _scheduled(proj: Path) -> dict[str, int]:
+    """Job counts of a dry run (`snakemake -n`), from its 'Job stats' table; {} when nothing is to be done."""
+    out = _snakemake(proj, "-n", "--cores", "1")
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    lines = text.split("Job stats:", 1)[1].splitlines()
+    counts = {}
+    for line in lines[3:]:
+        parts = line.split()
+        if not parts or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    proj = _copy_project(tmp_path_factory.mktemp("proj"))
+    _write_config(proj, TINY)
+    _snakemake(proj, "--cores", "2")
+    return proj
+
+
+@pytest.mark.slow
+def test_full_run_produces_every_artifact(project):
+    res = project / "results" / "fourier"
+    for rel in ("data/meta.json", "frontier/horizon.json", "frontier/envelope.parquet", "figures/frontier.png",
+                "optimal/lhat.json", "optimal/normalized.parquet", "optimal/statistics.parquet",
+                "optimal/summary.json", "optimal/figures/curves.png", "optimal/figures/collapse.png",
+                "optimal/figures/deviation.png"):
+        assert (res / rel).stat().st_size > 0, rel
+    horizon = json.loads((res / "frontier/horizon.json").read_text())
+    assert {"kappa", "gamma", "r2", "exponent_se"} <= horizon.keys()
+    summary = json.loads((res / "optimal/summary.json").read_text())
+    assert summary["widths"] == [6, 8, 12] and summary["seeds_per_width"] == 2
+    assert summary["mean_ratio_raw"] > 0 and len(summary["mean_ratio_raw_ci"]) == 2
+    # Logs carry the progress lines of the training jobs.
+    assert "samples/s" in (project / "results/logs/fourier/optimal/w8.log").read_text()
+    # No temporary files left behind.
+    assert not list((project / "results").rglob("*.tmp*"))
+
+
+@pytest.mark.slow
+def test_nothing_is_scheduled_when_nothing_changed(project):
+    assert _scheduled(project) == {}
+
+
+@pytest.mark.slow
+def test_adding_a_collapse_width_schedules_only_that_width_and_downstream(project):
+    cfg = json.loads(json.dumps(TINY))
+    cfg["tasks"]["fourier"]["collapse"]["widths"] = [6, 8, 12, 16]
+    _write_config(project, cfg)
+    try:
+        jobs = _scheduled(project)
+    finally:
+        _write_config(project, TINY)
+    assert jobs == {"optimal_run": 1, "fit_lhat": 1, "collapse_stats": 1, "plot_curves": 1,
+                    "plot_collapse": 1, "plot_deviation": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_changing_a_plot_option_schedules_only_plots(project):
+    cfg = json.loads(json.dumps(TINY))
+    cfg["plots"]["dpi"] = 72
+    _write_config(project, cfg)
+    try:
+        jobs = _scheduled(project)
+    finally:
+        _write_config(project, TINY)
+    assert jobs == {"plot_frontier": 1, "plot_curves": 1, "plot_collapse": 1, "plot_deviation": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_changing_training_code_schedules_the_training_rules(project):
+    engine = project / "src" / "supercollapse" / "train" / "engine.py"
+    original = engine.read_text()
+    engine.write_text(original + "\n# a comment changes nothing\n")
+    try:
+        assert _scheduled(project) == {}
+        engine.write_text(original + "\nPROGRESS_DEFAULT = 5.0\n")
+        jobs = _scheduled(project)
+    finally:
+        engine.write_text(original)
+    assert jobs["sweep_run"] == 5 and jobs["optimal_run"] == 3
+    assert jobs["fit_frontier"] == 1 and "make_task" not in jobs
+
+
+@pytest.mark.slow
+def test_lint_is_clean(project):
+    out = _snakemake(project, "--lint")
+    assert "Congratulations" in out.stdout + out.stderr
+
+
+def _bad(tmp_path, mutate) -> str:
+    proj = tmp_path / "proj"
+    if not proj.exists():
+        _copy_project(proj)
+    cfg = json.loads(json.dumps(TINY))
+    mutate(cfg)
+    _write_config(proj, cfg)
+    out = _snakemake(proj, "-n", "--cores", "1", check=False)
+    assert out.returncode != 0
+    assert not (proj / "results").exists()
+    return out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("mutate,expected", [
+    (lambda c: c["studies"]["optimal"].update(schedule="stepwise"), "schedule"),
+    (lambda c: c["tasks"]["fourier"]["sweep"].update(widths=[4, 0, 8]), "widths"),
+    (lambda c: c["tasks"]["fourier"]["collapse"].update(widths=[]), "widths"),
+    (lambda c: c["tasks"]["fourier"]["collapse"].update(seeds=1), "seeds"),
+    (lambda c: c["tasks"]["fourier"]["optim"].update(lr=-1.0), "lr"),
+    (lambda c: c["tasks"]["fourier"]["optim"].update(learning_rate=0.1), "learning_rate"),
+    (lambda c: c["tasks"]["fourier"]["optim"].update(warmup_steps=5000), "warmup_steps"),
+])
+def test_bad_config_fails_fast_naming_the_key(tmp_path, mutate, expected):
+    message = _bad(tmp_path, mutate)
+    assert expected in message
