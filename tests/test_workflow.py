@@ -77,10 +77,10 @@ def test_full_run_produces_every_artifact(project):
     horizon = json.loads((res / "frontier/horizon.json").read_text())
     assert {"kappa", "gamma", "r2", "exponent_se"} <= horizon.keys()
     summary = json.loads((res / "optimal/summary.json").read_text())
-    assert summary["widths"] == [6, 8, 12] and summary["seeds_per_width"] == 2
+    assert summary["widths"] == [8, 12, 16] and summary["seeds_per_width"] == 2
     assert summary["mean_ratio_raw"] > 0 and len(summary["mean_ratio_raw_ci"]) == 2
     # Logs carry the progress lines of the training jobs.
-    assert "samples/s" in (project / "results/logs/fourier/optimal/w8.log").read_text()
+    assert "samples/s" in (project / "results/logs/fourier/optimal/w12.log").read_text()
     # No temporary files left behind.
     assert not list((project / "results").rglob("*.tmp*"))
 
@@ -93,7 +93,7 @@ def test_nothing_is_scheduled_when_nothing_changed(project):
 @pytest.mark.slow
 def test_adding_a_collapse_width_schedules_only_that_width_and_downstream(project):
     cfg = json.loads(json.dumps(TINY))
-    cfg["tasks"]["fourier"]["collapse"]["widths"] = [6, 8, 12, 16]
+    cfg["tasks"]["fourier"]["collapse"]["widths"] = [8, 12, 16, 24]
     _write_config(project, cfg)
     try:
         jobs = _scheduled(project)

@@ -93,10 +93,9 @@ def _half_mse(model: MLP, x_BxI, y_B):
     return 0.5 * jnp.mean((model(x_BxI) - y_B) ** 2)
 
 
-def _build_programs(spec: RunSpec, target: FourierTarget):
+def _build_programs(spec: RunSpec, target: FourierTarget, schedule: np.ndarray):
     adam = optax.scale_by_adam(b1=spec.b1, b2=spec.b2, eps=spec.eps)
-    sched = jnp.asarray(schedule_values(spec.schedule, spec.steps, spec.warmup_steps, spec.decay_frac),
-                        dtype=jnp.float32)
+    sched = jnp.asarray(schedule, dtype=jnp.float32)
     target_fn = _target_fn(target)
 
     def init_one(seed_key):
@@ -129,7 +128,7 @@ def _build_programs(spec: RunSpec, target: FourierTarget):
     def evaluate(params, x_NxI, y_N):
         return jax.vmap(_half_mse, in_axes=(0, None, None))(params, x_NxI, y_N)
 
-    return jax.jit(jax.vmap(init_one)), run_segment, evaluate, sched
+    return jax.jit(jax.vmap(init_one)), run_segment, evaluate
 
 
 def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.ndarray,
@@ -143,12 +142,14 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
         raise ValueError(f"seed_batching must be 'vmap' or 'sequential', got {spec.seed_batching!r}")
     groups = [spec.seeds] if spec.seed_batching == "vmap" else [(s,) for s in spec.seeds]
     steps_eval = make_eval_steps(spec.steps, spec.n_evals)
-    init, run_segment, evaluate, sched = _build_programs(spec, target)
+    schedule = schedule_values(spec.schedule, spec.steps, spec.warmup_steps, spec.decay_frac)
+    init, run_segment, evaluate = _build_programs(spec, target, schedule)
     x_eval = jnp.asarray(eval_x, dtype=jnp.float32)
     y_eval = jnp.asarray(eval_y, dtype=jnp.float32)
-    sched_np = np.asarray(sched, dtype=np.float64)
-    lr_now = spec.lr * sched_np[np.minimum(steps_eval, spec.steps - 1)]
-    tau = spec.lr * np.concatenate([[0.0], np.cumsum(sched_np)])[steps_eval]
+    # eta(t) is the LR of the update applied at step t (of the last update at the final step);
+    # tau(t) = sum of the LRs of the t updates applied so far.
+    lr_now = spec.lr * schedule[np.minimum(steps_eval, spec.steps - 1)]
+    tau = spec.lr * np.concatenate([[0.0], np.cumsum(schedule)])[steps_eval]
 
     started = time.perf_counter()
     eval_loss = np.full((len(spec.seeds), len(steps_eval)), np.nan)
@@ -175,11 +176,12 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
             eval_loss[row:row + len(group), j] = losses
             train_loss[row:row + len(group), j] = np.asarray(state[3], dtype=np.float64) if step > 0 else np.nan
             now = time.perf_counter()
-            if now - last_log >= progress_every_s or (j == len(steps_eval) - 1 and group == groups[-1]):
-                rate = done_updates * spec.batch_size * len(group) / max(now - started, 1e-9)
-                eta = (total_updates - done_updates) * spec.batch_size * len(group) / max(rate, 1e-9)
+            last_eval = j == len(steps_eval) - 1 and group == groups[-1]
+            if done_updates and (now - last_log >= progress_every_s or last_eval):
+                rate = done_updates * spec.batch_size * len(group) / (now - started)
+                eta = (total_updates - done_updates) * spec.batch_size * len(group) / rate
                 log.info("width %d step %d/%d eval_loss %.5g samples/s %.0f ETA %.0fs",
-                         spec.width, step, spec.steps, float(np.nanmean(losses)), rate, eta)
+                         spec.width, step, spec.steps, float(np.mean(losses)), rate, eta)
                 last_log = now
         row += len(group)
     wall_s = time.perf_counter() - started
