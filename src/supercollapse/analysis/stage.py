@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..io import read_table, write_json, write_table
+from ..io import read_json, read_table, write_json, write_table
 from ..schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS
 from .collapse import normalize_curve, on_grid
 from .frontier import fit_horizon, lower_envelope
@@ -107,7 +106,7 @@ def _arrays(df: pl.DataFrame, l_hat: float, grid: np.ndarray):
 
 def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_path, cfg: dict) -> None:
     df = read_curves(run_paths)
-    lhat = json.loads(open(lhat_path).read())
+    lhat = read_json(lhat_path)
     l_hat = float(lhat["l_hat"])
     rows = []
     for (width, params, seed), g in df.sort("step").group_by("width", "params", "seed", maintain_order=True):
