@@ -71,7 +71,8 @@ def curves_figure(run_paths, envelope_path, lhat_path, out_path, cfg: dict) -> N
     fig, ax = plt.subplots(figsize=(6, 4.2))
     sns.lineplot(data=df, x="compute", y="eval_loss", hue="width", palette="viridis", errorbar="sd", ax=ax)
     ax.plot(env["compute"], env["loss"], color="gray", lw=1, ls=":", label="constant-LR envelope")
-    c = np.geomspace(df["compute"].min(), df["compute"].max() * 2, 100)
+    ends = [row["compute"] for row in fit["end_points"]]
+    c = np.geomspace(min(ends) / 3, max(ends) * 2, 100)
     ax.plot(c, fit["l_hat"] + fit["a"] * (c / 1e15) ** (-fit["b"]), color="k", ls="--",
             label=f"$\\hat L$ + a C$^{{-b}}$: $\\hat L$={fit['l_hat']:.4g}, b={fit['b']:.3f}")
     ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="eval loss",
