@@ -43,3 +43,15 @@ def test_horizon_steps():
     p = 50_000
     assert horizon_steps(fit, p, 32) == round(fit.optimal_compute(p) / (6 * p * 32))
     assert horizon_steps(fit, p, 32, scale=2.0) == pytest.approx(2 * horizon_steps(fit, p, 32), abs=1)
+
+
+def test_gamma_scale_keeps_the_anchor_and_tilts_the_horizons():
+    env = lower_envelope(_chinchilla_curves(np.round(np.geomspace(1e3, 1e6, 10)).astype(int)))
+    fit = fit_horizon(env)
+    anchor = float(np.exp(np.mean(np.log(fit.points_params))))
+    small, large = anchor / 10, anchor * 10
+    for p in (small, large):
+        base = horizon_steps(fit, p, 1)
+        tilted = horizon_steps(fit, p, 1, gamma_scale=1.1)
+        # t*(P) ratio is (P / anchor)^(0.1 gamma).
+        assert tilted / base == pytest.approx((p / anchor) ** (0.1 * fit.gamma), rel=1e-3)

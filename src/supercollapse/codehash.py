@@ -14,7 +14,8 @@ from pathlib import Path
 # Package modules (relative to src/supercollapse) each rule family imports, directly or indirectly.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "data": ("data", "io.py", "schemas.py"),
-    "train": ("data", "models", "train", "io.py", "schemas.py"),
+    # analysis/frontier.py: the compute-optimal runs take their horizons from it (horizon_steps).
+    "train": ("data", "models", "train", "analysis/frontier.py", "io.py", "schemas.py"),
     "analysis": ("analysis", "io.py", "schemas.py"),
     "plots": ("plots.py", "io.py", "schemas.py"),
 }

@@ -28,9 +28,10 @@ else:
     fit = HorizonFit(**{k: horizon[k] for k in HorizonFit.__dataclass_fields__})
     study = snakemake.params.study
     probe = run_spec(w.task, task, w.study, width, 10**9, snakemake.params.seeds, study["schedule"], 1.0)
-    steps = horizon_steps(fit, probe.params, probe.batch_size, study["horizon_scale"])
+    steps = horizon_steps(fit, probe.params, probe.batch_size, study["horizon_scale"], study["gamma_scale"])
     spec = run_spec(w.task, task, w.study, width, steps, snakemake.params.seeds, study["schedule"],
                     study["decay_frac"])
     extra = {"code_hash": snakemake.params.code, "horizon": {"kappa": fit.kappa, "gamma": fit.gamma,
-             "optimal_compute": fit.optimal_compute(probe.params), "horizon_scale": study["horizon_scale"]}}
+             "optimal_compute": fit.optimal_compute(probe.params), "horizon_scale": study["horizon_scale"],
+             "gamma_scale": study["gamma_scale"]}}
 run_job(spec, snakemake.input.target, snakemake.input.evalset, snakemake.output[0], extra_meta=extra)

@@ -112,6 +112,15 @@ def _r2(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
     return float(1.0 - np.sum(w * (y - pred) ** 2) / ss_tot) if ss_tot > 0 else float("nan")
 
 
-def horizon_steps(fit: HorizonFit, params: int, tokens_per_step: int, scale: float = 1.0) -> int:
-    """Updates in a compute-optimal run: C*(P) / (6 P tokens_per_step), times `scale`, at least 1."""
-    return max(1, int(round(scale * fit.optimal_compute(params) / (6.0 * params * tokens_per_step))))
+def horizon_steps(fit: HorizonFit, params: int, tokens_per_step: int, scale: float = 1.0,
+                  gamma_scale: float = 1.0) -> int:
+    """Updates in a compute-optimal run: C*(P) / (6 P tokens_per_step), times `scale`, at least 1.
+
+    `gamma_scale` != 1 gives the "wrong data exponent" horizons t*(P) proportional to P^(gamma_scale gamma),
+    anchored at the geometric mean of the fit's points, so the horizons there are unchanged.
+    """
+    compute = fit.optimal_compute(params)
+    if gamma_scale != 1.0:
+        anchor = float(np.exp(np.mean(np.log(fit.points_params))))
+        compute = fit.optimal_compute(anchor) * (params / anchor) ** (1.0 + gamma_scale * fit.gamma)
+    return max(1, int(round(scale * compute / (6.0 * params * tokens_per_step))))
