@@ -43,6 +43,6 @@ def schedule_values(name: str, steps: int, warmup_steps: int = 0, decay_frac: fl
     decay_steps = int(round(decay_frac * post))
     if decay_steps > 0:
         start = steps - decay_steps
-        u = (t[start:] - start + 1.0) / decay_steps if decay_steps > 0 else t[start:]
+        u = (t[start:] - start + 1.0) / decay_steps
         s[start:] = SHAPES[name](u)
     return s
