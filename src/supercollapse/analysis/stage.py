@@ -120,19 +120,17 @@ def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_pa
     write_table(normalized_path, normalized.to_arrow().cast(NORMALIZED))
 
     grid = np.linspace(cfg["x_grid_min"], cfg["x_grid_max"], int(cfg["n_x"]))
+    window = (grid >= cfg["x_min"]) & (grid <= cfg["x_max"])
     widths, ell, raw = _arrays(df, l_hat, grid)
     st = collapse_stats(ell, raw)
-    boot = bootstrap_ratios(ell, raw, int(cfg["n_boot"]), int(cfg["seed"]))
+    boot = bootstrap_ratios(ell, raw, int(cfg["n_boot"]), int(cfg["seed"]), window=window)
     write_table(stats_path, pa.Table.from_pydict({
         "x": grid, "delta_std": st.delta_std, "delta_range": st.delta_range, "sigma_norm": st.sigma_norm,
         "sigma_raw": st.sigma_raw, "ratio_norm": st.ratio_norm, "ratio_raw": st.ratio_raw,
         **{k: boot[k] for k in ("ratio_norm_lo", "ratio_norm_hi", "ratio_raw_lo", "ratio_raw_hi")},
         "f_stat": st.f_stat, "p_value": st.p_value}, schema=STATISTICS))
 
-    window = (grid >= cfg["x_min"]) & (grid <= cfg["x_max"])
-
-    def summarise(ell_, raw_):
-        s = collapse_stats(ell_, raw_)
+    def summarise(s):
         return {"mean_ratio_norm": float(np.mean(s.ratio_norm[window])),
                "mean_ratio_raw": float(np.mean(s.ratio_raw[window])),
                "frac_x_delta_below_sigma_raw": float(np.mean(s.delta_std[window] < s.sigma_raw[window])),
@@ -143,16 +141,15 @@ def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_pa
                "frac_x_anova_p_below_0.05": float(np.mean(s.p_value[window] < 0.05)),
                "median_anova_p": float(np.median(s.p_value[window]))}
 
-    summary = summarise(ell, raw)
-    bw = bootstrap_ratios(ell[:, :, window], raw[:, :, window], int(cfg["n_boot"]), int(cfg["seed"]))
-    summary["mean_ratio_norm_ci"] = [float(v) for v in np.nanpercentile(bw["mean_ratio_norm"], [2.5, 97.5])]
-    summary["mean_ratio_raw_ci"] = [float(v) for v in np.nanpercentile(bw["mean_ratio_raw"], [2.5, 97.5])]
+    summary = summarise(st)
+    summary["mean_ratio_norm_ci"] = [float(v) for v in np.nanpercentile(boot["mean_ratio_norm"], [2.5, 97.5])]
+    summary["mean_ratio_raw_ci"] = [float(v) for v in np.nanpercentile(boot["mean_ratio_raw"], [2.5, 97.5])]
     sensitivity = {}
     for name, value in zip(("l_hat_lo", "l_hat_hi"), lhat["ci"]["l_hat"]):
         if np.isfinite(value):
             try:
                 _, e2, r2 = _arrays(df, float(value), grid)
-                s2 = summarise(e2, r2)
+                s2 = summarise(collapse_stats(e2, r2))
                 sensitivity[name] = {"l_hat": float(value), "mean_ratio_norm": s2["mean_ratio_norm"],
                                      "mean_ratio_raw": s2["mean_ratio_raw"]}
             except ValueError as err:

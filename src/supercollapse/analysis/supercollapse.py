@@ -78,11 +78,12 @@ def collapse_stats(ell: np.ndarray, rel_raw: np.ndarray) -> CollapseStats:
 
 
 def bootstrap_ratios(ell: np.ndarray, rel_raw: np.ndarray, n_boot: int, seed: int,
-                     level: float = 0.95) -> dict[str, np.ndarray]:
+                     level: float = 0.95, window: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Percentile CIs over seeds (resampled within each width) of the per-x ratios and of their means.
 
     Returns arrays `ratio_norm_lo/hi`, `ratio_raw_lo/hi` (per x) and `mean_ratio_norm`, `mean_ratio_raw`
-    (n_boot bootstrap replicates of the x-averaged ratios).
+    (n_boot bootstrap replicates of the ratios averaged over the x points selected by the bool mask
+    `window`, all x by default).
     """
     _check(ell)
     rng = np.random.default_rng(seed)
@@ -100,5 +101,6 @@ def bootstrap_ratios(ell: np.ndarray, rel_raw: np.ndarray, n_boot: int, seed: in
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     lo_n, hi_n = np.nanpercentile(rn, q, axis=0)
     lo_r, hi_r = np.nanpercentile(rr, q, axis=0)
+    w = np.ones(ell.shape[2], dtype=bool) if window is None else window
     return {"ratio_norm_lo": lo_n, "ratio_norm_hi": hi_n, "ratio_raw_lo": lo_r, "ratio_raw_hi": hi_r,
-            "mean_ratio_norm": np.nanmean(rn, axis=1), "mean_ratio_raw": np.nanmean(rr, axis=1)}
+            "mean_ratio_norm": np.nanmean(rn[:, w], axis=1), "mean_ratio_raw": np.nanmean(rr[:, w], axis=1)}
