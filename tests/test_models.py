@@ -17,6 +17,17 @@ def test_parameter_count_matches_arrays(width, depth, expansion):
     assert count_params(width, depth, 8, 1) == 8 * width + 2 * depth * width**2 + width
 
 
+def test_model_params_matches_the_run_spec():
+    from supercollapse.train.stage import model_params, run_spec
+
+    cfg = {"model": {"depth": 3, "expansion": 2, "base_width": 16},
+           "data": {"input_dim": 4},
+           "optim": {"warmup_steps": 1, "batch_size": 8, "lr": 0.01, "embed_lr_mult": 1.0, "b1": 0.9,
+                     "b2": 0.95, "eps": 1e-20},
+           "n_evals": 10, "seed_batching": "vmap"}
+    assert model_params(cfg, 24) == run_spec("t", cfg, "s", 24, 100, 2, "linear", 1.0).params
+
+
 def test_mup_initialisation():
     model = MLP(jax.random.PRNGKey(1), width=256, depth=3, input_dim=8)
     assert jnp.all(model.w2_NxDxH == 0) and jnp.all(model.readout_OxD == 0)

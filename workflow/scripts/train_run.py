@@ -12,26 +12,27 @@ from supercollapse.workflow import limit_cpu_threads  # noqa: E402
 limit_cpu_threads(snakemake.threads)
 
 from supercollapse.io import read_json  # noqa: E402
-from supercollapse.train.stage import run_job, run_spec  # noqa: E402
+from supercollapse.train.stage import model_params, run_job, run_spec  # noqa: E402
 
 w = snakemake.wildcards
 task = snakemake.params.task
 width = int(w.width)
+extra = {"code_hash": snakemake.params.code}
 if snakemake.rule == "sweep_run":
     sweep = snakemake.params.sweep
     spec = run_spec(w.task, task, "sweep", width, sweep["steps"], sweep["seeds"], sweep["schedule"], 1.0)
-    extra = {"code_hash": snakemake.params.code}
 else:
-    from supercollapse.analysis.frontier import HorizonFit, horizon_steps  # noqa: E402
+    from supercollapse.analysis.frontier import HorizonFit, horizon_compute, horizon_steps  # noqa: E402
 
     horizon = read_json(snakemake.input.horizon)
     fit = HorizonFit(**{k: horizon[k] for k in HorizonFit.__dataclass_fields__})
     study = snakemake.params.study
-    probe = run_spec(w.task, task, w.study, width, 10**9, snakemake.params.seeds, study["schedule"], 1.0)
-    steps = horizon_steps(fit, probe.params, probe.batch_size, study["horizon_scale"], study["gamma_scale"])
+    params = model_params(task, width)
+    batch = int(task["optim"]["batch_size"])
+    steps = horizon_steps(fit, params, batch, study["horizon_scale"], study["gamma_scale"])
     spec = run_spec(w.task, task, w.study, width, steps, snakemake.params.seeds, study["schedule"],
                     study["decay_frac"])
-    extra = {"code_hash": snakemake.params.code, "horizon": {"kappa": fit.kappa, "gamma": fit.gamma,
-             "optimal_compute": fit.optimal_compute(probe.params), "horizon_scale": study["horizon_scale"],
-             "gamma_scale": study["gamma_scale"]}}
+    extra["horizon"] = {"kappa": fit.kappa, "gamma": fit.gamma,
+                        "optimal_compute": horizon_compute(fit, params, study["gamma_scale"]),
+                        "horizon_scale": study["horizon_scale"], "gamma_scale": study["gamma_scale"]}
 run_job(spec, snakemake.input.target, snakemake.input.evalset, snakemake.output[0], extra_meta=extra)

@@ -112,15 +112,20 @@ def _r2(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
     return float(1.0 - np.sum(w * (y - pred) ** 2) / ss_tot) if ss_tot > 0 else float("nan")
 
 
-def horizon_steps(fit: HorizonFit, params: int, tokens_per_step: int, scale: float = 1.0,
-                  gamma_scale: float = 1.0) -> int:
-    """Updates in a compute-optimal run: C*(P) / (6 P tokens_per_step), times `scale`, at least 1.
+def horizon_compute(fit: HorizonFit, params: int, gamma_scale: float = 1.0) -> float:
+    """Compute (FLOPs) of a compute-optimal run of `params` parameters: C*(P) from the fit.
 
     `gamma_scale` != 1 gives the "wrong data exponent" horizons t*(P) proportional to P^(gamma_scale gamma),
     anchored at the geometric mean of the fit's points, so the horizons there are unchanged.
     """
-    compute = fit.optimal_compute(params)
-    if gamma_scale != 1.0:
-        anchor = float(np.exp(np.mean(np.log(fit.points_params))))
-        compute = fit.optimal_compute(anchor) * (params / anchor) ** (1.0 + gamma_scale * fit.gamma)
+    if gamma_scale == 1.0:
+        return fit.optimal_compute(params)
+    anchor = float(np.exp(np.mean(np.log(fit.points_params))))
+    return fit.optimal_compute(anchor) * (params / anchor) ** (1.0 + gamma_scale * fit.gamma)
+
+
+def horizon_steps(fit: HorizonFit, params: int, tokens_per_step: int, scale: float = 1.0,
+                  gamma_scale: float = 1.0) -> int:
+    """Updates in a compute-optimal run: horizon_compute / (6 P tokens_per_step), times `scale`, at least 1."""
+    compute = horizon_compute(fit, params, gamma_scale)
     return max(1, int(round(scale * compute / (6.0 * params * tokens_per_step))))

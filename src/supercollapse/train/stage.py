@@ -6,9 +6,17 @@ import logging
 
 from ..data.stage import load_fourier_task
 from ..io import write_table
+from ..models.mlp import count_params
 from .engine import RunSpec, train
 
 log = logging.getLogger("supercollapse.train")
+
+
+def model_params(task_cfg: dict, width: int) -> int:
+    """Parameter count of the task's model at `width` (every parameter, embeddings included)."""
+    model = task_cfg["model"]
+    return count_params(int(width), int(model["depth"]), int(task_cfg["data"]["input_dim"]),
+                        int(model["expansion"]))
 
 
 def run_spec(task: str, task_cfg: dict, study: str, width: int, steps: int, seeds: int, schedule: str,
