@@ -28,3 +28,13 @@ def limit_cpu_threads(threads: int) -> None:
         extra = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def share_accelerator_memory() -> None:
+    """Let several jobs share one GPU: allocate device memory on demand (call before importing JAX).
+
+    By default JAX grabs 75% of a GPU's memory when it starts, so a second job on the same device runs out
+    of memory. A user's own XLA_PYTHON_CLIENT_PREALLOCATE or XLA_PYTHON_CLIENT_MEM_FRACTION is kept.
+    """
+    if "XLA_PYTHON_CLIENT_MEM_FRACTION" not in os.environ:
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")

@@ -7,11 +7,14 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.workflow import limit_cpu_threads  # noqa: E402
+from supercollapse.workflow import limit_cpu_threads, share_accelerator_memory  # noqa: E402
 
 limit_cpu_threads(snakemake.threads)
+share_accelerator_memory()
 
 from supercollapse.io import read_json  # noqa: E402
+from supercollapse.train.checkpoint import CheckpointPolicy, checkpoint_dir  # noqa: E402
+from supercollapse.train.engine import resolve_devices  # noqa: E402
 from supercollapse.train.stage import model_params, run_job, run_spec  # noqa: E402
 
 w = snakemake.wildcards
@@ -35,4 +38,10 @@ else:
     extra["horizon"] = {"kappa": fit.kappa, "gamma": fit.gamma,
                         "optimal_compute": horizon_compute(fit, params, study["gamma_scale"]),
                         "horizon_scale": study["horizon_scale"], "gamma_scale": study["gamma_scale"]}
-run_job(spec, snakemake.input.target, snakemake.input.evalset, snakemake.output[0], extra_meta=extra)
+# Execution settings, not in the rule's params (changing them must not retrain): the checkpoint cadence, and
+# the device count, which changes the curves only by summation order (the checkpoint fingerprint holds it).
+cfg = snakemake.config
+policy = CheckpointPolicy(checkpoint_dir(cfg["results"], snakemake.output[0]), **cfg["checkpoint"])
+devices = resolve_devices(cfg["tasks"][w.task]["devices"])
+run_job(spec, snakemake.input.target, snakemake.input.evalset, snakemake.output[0], extra_meta=extra,
+        checkpoint=policy, devices=devices)

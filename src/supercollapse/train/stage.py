@@ -7,6 +7,7 @@ import logging
 from ..data.stage import load_fourier_task
 from ..io import write_table
 from ..models.mlp import count_params
+from . import checkpoint as ckpt
 from .engine import RunSpec, train
 
 log = logging.getLogger("supercollapse.train")
@@ -38,13 +39,17 @@ def run_spec(task: str, task_cfg: dict, study: str, width: int, steps: int, seed
         seed_batching=str(task_cfg["seed_batching"]))
 
 
-def run_job(spec: RunSpec, target_path, eval_path, out_path, extra_meta: dict | None = None) -> dict:
+def run_job(spec: RunSpec, target_path, eval_path, out_path, extra_meta: dict | None = None,
+            checkpoint: ckpt.CheckpointPolicy | None = None, devices: int = 1) -> dict:
+    """Train one job and write its curves; with `checkpoint`, resume from it and remove it once written."""
     target, x, y = load_fourier_task(target_path, eval_path)
     log.info("training %s/%s width %d (%d params): %d steps x batch %d, seeds %s, schedule %s",
              spec.task, spec.study, spec.width, spec.params, spec.steps, spec.batch_size, list(spec.seeds),
              spec.schedule)
-    table, meta = train(spec, target, x, y, extra_meta=extra_meta)
+    table, meta = train(spec, target, x, y, extra_meta=extra_meta, checkpoint=checkpoint, devices=devices)
     write_table(out_path, table)
+    if checkpoint is not None:
+        ckpt.clear(checkpoint)
     log.info("done in %.1fs (compile %.1fs), %.0f samples/s", meta["wall_time_s"], meta["compile_time_s"] or 0,
              meta["samples_per_s"])
     return meta

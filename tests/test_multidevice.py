@@ -1,0 +1,74 @@
+"""Data parallel over the batch: 2 host devices give the 1-device curves up to summation order."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from supercollapse.train.engine import resolve_devices
+
+# JAX fixes its device count when it starts, so the 2-device run needs a fresh process.
+DRIVER = textwrap.dedent("""
+    import json
+    import warnings
+    import jax
+    import numpy as np
+    from supercollapse.data.fourier import make_target, sample_inputs
+    from supercollapse.train.engine import RunSpec, train
+    assert jax.device_count() == 2, jax.devices()
+    target = make_target(32, 4, 2.0, seed=0)
+    x = sample_inputs(np.random.default_rng(1), 256, 4).astype(np.float32)
+    y = target(x.astype(np.float64))
+    out = {}
+    for name, seed_batching, devices in (("one", "vmap", 1), ("two", "vmap", 2), ("two_again", "vmap", 2),
+                                         ("two_sequential", "sequential", 2)):
+        spec = RunSpec(task="fourier", study="test", width=8, depth=2, input_dim=4, steps=300, batch_size=64,
+                       seeds=(0, 1), schedule="linear", warmup_steps=5, lr=0.003, n_evals=12, base_width=8,
+                       seed_batching=seed_batching)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. donated buffers that could not be reused
+            table, meta = train(spec, target, x, y, devices=devices)
+        out[name] = {"eval_loss": table.column("eval_loss").to_pylist(),
+                     "train_loss": table.column("train_loss").to_pylist(), "devices": meta["devices"]}
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.slow
+def test_two_host_devices_match_one_device():
+    # First: XLA stops parsing at a token it does not know (conftest's `intra_op_parallelism_threads=1`).
+    flags = "--xla_force_host_platform_device_count=2 " + os.environ.get("XLA_FLAGS", "")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags.strip()}
+    proc = subprocess.run([sys.executable, "-c", DRIVER], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["one"]["devices"] == 1 and out["two"]["devices"] == 2
+    for name in ("two", "two_sequential"):
+        for column in ("eval_loss", "train_loss"):
+            a = np.array(out["one"][column], dtype=float)
+            b = np.array(out[name][column], dtype=float)
+            np.testing.assert_allclose(b, a, rtol=2e-5, equal_nan=True, err_msg=f"{name} {column}")
+    # Deterministic on 2 devices too.
+    assert out["two"] == out["two_again"]
+
+
+def test_device_count_is_checked():
+    assert resolve_devices(1) == 1 and resolve_devices("all") >= 1
+    for bad in (0, 10_000, "two", True):
+        with pytest.raises(ValueError, match="devices must be 'all' or an integer"):
+            resolve_devices(bad)
+
+
+def test_batch_must_split_evenly_over_devices():
+    from supercollapse.train.engine import _mesh
+
+    with pytest.raises(ValueError, match="batch_size 63 is not divisible by the 2 devices"):
+        _mesh(2, 63)
+    assert _mesh(1, 63) is None
+
