@@ -6,6 +6,7 @@ from pathlib import Path
 PACKAGE_SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(PACKAGE_SRC))
 from supercollapse.codehash import source_hash  # noqa: E402
+from supercollapse import jobsize  # noqa: E402
 
 R = config["results"]
 PLOT_EXT = config["plots"]["format"]
@@ -79,3 +80,59 @@ def all_targets():
             targets += [f"{base}/summary.json"] + [
                 f"{base}/figures/{name}.{PLOT_EXT}" for name in ("curves", "collapse", "deviation")]
     return targets
+
+
+# Cluster resources of the training rules, from each job's FLOPs (supercollapse.jobsize). A rule asks
+# only for gpu=1; profiles map that to their executor. Evaluated when a job's resources are needed only.
+def _train_job(wildcards):
+    """(params, seeds, task config) of a training job; optimal runs are the ones with a study wildcard."""
+    from supercollapse.train.stage import model_params  # imports JAX, so not at parse time
+
+    t = task_cfg(wildcards.task)
+    seeds = t["collapse"]["seeds"] if "study" in wildcards.keys() else t["sweep"]["seeds"]
+    return model_params(t, int(wildcards.width)), seeds, t
+
+
+def _train_flops(wildcards, steps):
+    params, seeds, t = _train_job(wildcards)
+    return jobsize.train_flops(params, steps, t["optim"]["batch_size"], seeds, t["n_evals"], t["data"]["eval_size"])
+
+
+def _train_steps(wildcards, input):
+    """Updates of a job. A compute-optimal run's come from the horizon fit: until fit_frontier has run the
+    read raises FileNotFoundError, which Snakemake shows as <TBD> and evaluates again before submission."""
+    t = task_cfg(wildcards.task)
+    if "study" not in wildcards.keys():
+        return t["sweep"]["steps"]
+    import errno
+    import os
+
+    from supercollapse.analysis.frontier import HorizonFit, horizon_steps
+    from supercollapse.io import read_json
+
+    if not os.path.exists(input.horizon):
+        raise FileNotFoundError(errno.ENOENT, "horizon fit not made yet", input.horizon)
+    horizon = read_json(input.horizon)
+    fit = HorizonFit(**{k: horizon[k] for k in HorizonFit.__dataclass_fields__})
+    study = study_cfg(wildcards.study)
+    params, _, _ = _train_job(wildcards)
+    return horizon_steps(fit, params, t["optim"]["batch_size"], study["horizon_scale"], study["gamma_scale"])
+
+
+def train_runtime(wildcards, input):
+    return jobsize.runtime_minutes(_train_flops(wildcards, _train_steps(wildcards, input)))
+
+
+def train_mem_mb(wildcards):
+    params, seeds, t = _train_job(wildcards)
+    return jobsize.mem_mb(params, seeds, t["optim"]["batch_size"], int(wildcards.width), t["model"]["depth"],
+                          t["model"]["expansion"], t["data"]["eval_size"])
+
+
+def train_group(wildcards):
+    """Small jobs share cluster submissions (how many: `group-components` in the profile). Sized at the
+    sweep's length for both rules: a horizon is not known when the DAG is built, and lies within the range
+    of compute the sweep covered."""
+    kind = "optimal" if "study" in wildcards.keys() else "sweep"
+    small = jobsize.is_small_job(_train_flops(wildcards, task_cfg(wildcards.task)["sweep"]["steps"]))
+    return f"{kind}_small" if small else None

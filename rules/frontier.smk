@@ -10,6 +10,12 @@ rule sweep_run:
         sweep=lambda w: {k: v for k, v in task_cfg(w.task)["sweep"].items() if k != "widths"},
         code=code_hash("train"),
     threads: config["threads_per_job"]
+    resources:
+        gpu=1,
+        runtime=train_runtime,
+        mem_mb=train_mem_mb,
+    group:
+        train_group
     log:
         f"{R}/logs/{{task}}/sweep/w{{width}}.log",
     benchmark:

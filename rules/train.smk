@@ -12,6 +12,12 @@ rule optimal_run:
         seeds=lambda w: task_cfg(w.task)["collapse"]["seeds"],
         code=code_hash("train"),
     threads: config["threads_per_job"]
+    resources:
+        gpu=1,
+        runtime=train_runtime,
+        mem_mb=train_mem_mb,
+    group:
+        train_group
     log:
         f"{R}/logs/{{task}}/{{study}}/w{{width}}.log",
     benchmark:
