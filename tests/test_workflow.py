@@ -1,45 +1,16 @@
-"""End-to-end runs of the Snakemake workflow on a tiny config, in a copy of the project tree.
-
-The copy lets a test edit package code and config without touching the checkout; the workflow always
-imports the package beside its Snakefile, so the copy's code is what runs and what is hashed.
-"""
+"""End-to-end runs of the Snakemake workflow on a tiny config, in a copy of the project tree (tests/helpers.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-TINY = yaml.safe_load((ROOT / "tests" / "data" / "tiny.yaml").read_text())
-
-
-def _copy_project(dst: Path) -> Path:
-    dst.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".snakemake", "results")
-    for name in ("Snakefile", "rules", "workflow", "src", "config", "environment.yml"):
-        src = ROOT / name
-        (shutil.copytree(src, dst / name, ignore=ignore) if src.is_dir() else shutil.copy(src, dst / name))
-    return dst
-
-
-def _write_config(proj: Path, cfg: dict) -> None:
-    (proj / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-
-
-def _snakemake(proj: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(proj / "src")}
-    proc = subprocess.run([*SNAKEMAKE, *args], cwd=proj, env=env, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
+from helpers import TINY
+from helpers import copy_project as _copy_project
+from helpers import snakemake as _snakemake
+from helpers import write_config as _write_config
 
 
 def _scheduled(proj: Path) -> dict[str, int]:
