@@ -61,3 +61,14 @@ def test_divergence_is_flagged_not_raised(task):
     table, meta = train(_spec(lr=1e30, warmup_steps=0), *task)
     assert table.column("diverged").to_numpy().all()
     assert meta["diverged_seeds"] == [0, 1]
+
+
+def test_bfloat16_compute_trains_close_to_float32(task):
+    a, _ = train(_spec(), *task)
+    b, meta = train(_spec(compute_dtype="bfloat16"), *task)
+    ea, eb = a.column("eval_loss").to_numpy(), b.column("eval_loss").to_numpy()
+    assert not np.array_equal(ea, eb)  # the bf16 path really ran
+    np.testing.assert_allclose(eb, ea, rtol=0.05)  # and trains the same model to bf16 accuracy
+    assert meta["spec"]["compute_dtype"] == "bfloat16"
+    with pytest.raises(ValueError, match="compute_dtype must be one of"):
+        _spec(compute_dtype="float16")

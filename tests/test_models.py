@@ -20,7 +20,7 @@ def test_parameter_count_matches_arrays(width, depth, expansion):
 def test_model_params_matches_the_run_spec():
     from supercollapse.train.stage import model_params, run_spec
 
-    cfg = {"model": {"depth": 3, "expansion": 2, "base_width": 16},
+    cfg = {"model": {"depth": 3, "expansion": 2, "base_width": 16, "compute_dtype": "float32"},
            "data": {"input_dim": 4},
            "optim": {"warmup_steps": 1, "batch_size": 8, "lr": 0.01, "embed_lr_mult": 1.0, "b1": 0.9,
                      "b2": 0.95, "eps": 1e-20},

@@ -42,6 +42,8 @@ from .schedules import schedule_values
 
 log = logging.getLogger("supercollapse.train")
 
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -68,6 +70,11 @@ class RunSpec:
     lr_reference_width: int | None = None  # None: µP at the run's own width
     n_evals: int = 100
     seed_batching: str = "vmap"  # or "sequential"
+    compute_dtype: str = "float32"  # or "bfloat16": forward and backward in bf16, float32 master weights and Adam
+
+    def __post_init__(self):
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"compute_dtype must be one of {sorted(COMPUTE_DTYPES)}, got {self.compute_dtype!r}")
 
     @property
     def params(self) -> int:
@@ -99,13 +106,19 @@ def _target_fn(target: FourierTarget):
     return target_fn
 
 
-def _half_mse(model: MLP, x_BxI, y_B):
+def _half_mse(model: MLP, x_BxI, y_B, compute_dtype=jnp.float32):
+    """½ mean squared error. In a low-precision `compute_dtype` the model runs on a cast copy of the float32
+    weights (so gradients and updates stay float32) and the error is reduced in float32."""
+    if compute_dtype != jnp.float32:
+        model = jax.tree.map(lambda a: a.astype(compute_dtype), model)
+        return 0.5 * jnp.mean((model(x_BxI.astype(compute_dtype)).astype(jnp.float32) - y_B) ** 2)
     return 0.5 * jnp.mean((model(x_BxI) - y_B) ** 2)
 
 
 def _build_programs(spec: RunSpec, target: FourierTarget, schedule: np.ndarray, mesh=None):
     """(init, step, run_segment, evaluate); `step` is one vmapped update (for the benchmark's baseline)."""
     adam = optax.scale_by_adam(b1=spec.b1, b2=spec.b2, eps=spec.eps)
+    compute_dtype = COMPUTE_DTYPES[spec.compute_dtype]
     sched = jnp.asarray(schedule, dtype=jnp.float32)
     target_fn = _target_fn(target)
 
@@ -119,7 +132,7 @@ def _build_programs(spec: RunSpec, target: FourierTarget, schedule: np.ndarray, 
                                    minval=-0.5, maxval=0.5)
         if mesh is not None:
             x_BxI = jax.lax.with_sharding_constraint(x_BxI, NamedSharding(mesh, P("data", None)))
-        loss, grads = eqx.filter_value_and_grad(_half_mse)(params, x_BxI, target_fn(x_BxI))
+        loss, grads = eqx.filter_value_and_grad(_half_mse)(params, x_BxI, target_fn(x_BxI), compute_dtype)
         updates, opt_state = adam.update(grads, opt_state)
         scale = spec.lr * sched[t]
         params = jax.tree.map(lambda p, u, m: p - scale * m * u, params, updates, lr_tree)
@@ -138,7 +151,8 @@ def _build_programs(spec: RunSpec, target: FourierTarget, schedule: np.ndarray, 
 
     @eqx.filter_jit
     def evaluate(params, x_NxI, y_N):
-        return jax.vmap(_half_mse, in_axes=(0, None, None))(params, x_NxI, y_N)
+        loss = lambda model, x, y: _half_mse(model, x, y, compute_dtype)  # noqa: E731
+        return jax.vmap(loss, in_axes=(0, None, None))(params, x_NxI, y_N)
 
     return jax.jit(jax.vmap(init_one)), step, run_segment, evaluate
 

@@ -36,7 +36,7 @@ def run_spec(task: str, task_cfg: dict, study: str, width: int, steps: int, seed
         decay_frac=float(decay_frac), warmup_steps=warmup, lr=float(optim["lr"]),
         embed_lr_mult=float(optim["embed_lr_mult"]), b1=float(optim["b1"]), b2=float(optim["b2"]),
         eps=float(optim["eps"]), lr_reference_width=lr_reference_width, n_evals=int(task_cfg["n_evals"]),
-        seed_batching=str(task_cfg["seed_batching"]))
+        seed_batching=str(task_cfg["seed_batching"]), compute_dtype=str(model["compute_dtype"]))
 
 
 def run_job(spec: RunSpec, target_path, eval_path, out_path, extra_meta: dict | None = None,
