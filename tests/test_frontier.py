@@ -55,3 +55,20 @@ def test_gamma_scale_keeps_the_anchor_and_tilts_the_horizons():
         tilted = horizon_steps(fit, p, 1, gamma_scale=1.1)
         # t*(P) ratio is (P / anchor)^(0.1 gamma).
         assert tilted / base == pytest.approx((p / anchor) ** (0.1 * fit.gamma), rel=1e-3)
+
+
+def test_curves_that_end_while_best_censor_the_frontier():
+    """Equal-step sweeps too short for any crossing: every argmin switch happens where a curve ends,
+    which would fake a frontier with C proportional to P. All such points must be censored."""
+    params = np.round(np.geomspace(1e3, 1e5, 6)).astype(int)
+    curves = {}
+    for p in params:
+        steps = np.geomspace(1, 1e3, 100)  # crossings of these curves lie far beyond 1e3 steps
+        curves[int(p)] = (6 * p * steps, 0.1 + 3.0 * p**-0.5 + 3.0 * steps**-0.5)
+    env = lower_envelope(curves, n_grid=300)
+    assert env.censored.any() and not env.interior.any()
+    with pytest.raises(ValueError, match="censored"):
+        fit_horizon(env)
+    # Long enough runs: no censoring inside the range where the crossings happen, same fit as before.
+    full = lower_envelope(_chinchilla_curves(params), n_grid=300)
+    assert not full.censored[full.interior].any()

@@ -37,7 +37,8 @@ FRONTIER = pa.schema(
         ("loss", pa.float64()),  # lower envelope of the seed-mean curves
         ("width", pa.int64()),  # the argmin width at this compute
         ("params", pa.int64()),
-        ("interior", pa.bool_()),  # argmin is neither the smallest nor the largest sweep width
+        ("interior", pa.bool_()),  # argmin is neither the smallest nor the largest sweep width, not censored
+        ("censored", pa.bool_()),  # past the end of a sweep curve that was still the argmin when it ended
     ]
 )
 

@@ -3,6 +3,10 @@
 Method (DESIGN §3, the paper's): seed-average each width's curve; interpolate log L against log C; on a
 log-spaced compute grid take the lower envelope over widths and its argmin width; drop grid points whose
 argmin is the smallest or the largest sweep width (the optimum may lie outside the sweep there).
+Censoring (ours): a curve that ends while it is still the envelope's argmin was never overtaken, so beyond
+its end the argmin is unknown (the next width "wins" only because the curve stopped). Grid points past the
+first such end are marked censored and left out of the fit. Without this, equal-length sweeps put the
+argmin switches at the curves' end points, C proportional to P, and the fit returns a meaningless gamma.
 The paper regresses log C on log P over all remaining grid points. With few widths that regression mixes
 the spread of C *within* one width's argmin interval (a discretisation artifact) into the residuals, so we
 fit one point per interior width, at the geometric centre of its argmin interval, weighted by the interval's
@@ -40,7 +44,8 @@ class Envelope:
     compute: np.ndarray  # FLOPs, log-spaced grid
     loss: np.ndarray
     params: np.ndarray  # argmin parameter count at each grid point
-    interior: np.ndarray  # bool
+    interior: np.ndarray  # bool: argmin neither the smallest nor the largest width, and not censored
+    censored: np.ndarray  # bool: past the end of a curve that was still the argmin when it ended
 
 
 def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int = 200) -> Envelope:
@@ -68,8 +73,13 @@ def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int
         table[i, inside] = np.interp(grid[inside], lc, ll)
     best = np.argmin(table, axis=0)
     loss = np.exp(table[best, np.arange(n_grid)])
-    interior = (best > 0) & (best < len(sizes) - 1)
-    return Envelope(compute=np.exp(grid), loss=loss, params=sizes[best], interior=interior)
+    censored = np.zeros(n_grid, dtype=bool)
+    for i in range(len(sizes)):
+        inside = np.flatnonzero(np.isfinite(table[i]))
+        if inside.size and best[inside[-1]] == i:
+            censored[inside[-1] + 1:] = True
+    interior = (best > 0) & (best < len(sizes) - 1) & ~censored
+    return Envelope(compute=np.exp(grid), loss=loss, params=sizes[best], interior=interior, censored=censored)
 
 
 def fit_horizon(envelope: Envelope) -> HorizonFit:
@@ -79,8 +89,10 @@ def fit_horizon(envelope: Envelope) -> HorizonFit:
     widths = np.unique(p_int)
     if widths.size < 2:
         raise ValueError(
-            f"frontier: only {widths.size} interior argmin width(s) on the envelope; the sweep needs more "
-            "widths, or longer constant-LR runs so larger widths overtake smaller ones")
+            f"frontier: only {widths.size} interior argmin width(s) on the envelope "
+            f"({int(envelope.censored.sum())} of {envelope.censored.size} grid points censored because a curve "
+            "ended while still the best); the sweep needs more widths, or longer constant-LR runs "
+            "(tasks.<task>.sweep.steps) so larger widths overtake smaller ones before the smaller runs end")
     log_p = np.log(widths.astype(np.float64))
     log_c = np.array([np.log(c_int[p_int == p]).mean() for p in widths])
     weight = np.array([(p_int == p).sum() for p in widths], dtype=np.float64)

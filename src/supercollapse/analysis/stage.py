@@ -38,12 +38,17 @@ def seed_mean_curves(df: pl.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray
 def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra: dict) -> None:
     df = read_curves(sweep_paths)
     envelope = lower_envelope(seed_mean_curves(df), n_grid=n_grid)
+    if envelope.censored.any():
+        log.warning("frontier: %d of %d grid points censored (a sweep curve ended while still the best); "
+                    "longer sweep runs would extend the usable frontier", int(envelope.censored.sum()),
+                    envelope.censored.size)
     fit = fit_horizon(envelope)
     width_of = dict(df.select("params", "width").unique().iter_rows())
     write_table(envelope_path, pa.Table.from_pydict({
         "compute": envelope.compute, "loss": envelope.loss,
         "width": np.array([width_of[int(p)] for p in envelope.params], dtype=np.int64),
-        "params": envelope.params.astype(np.int64), "interior": envelope.interior}, schema=FRONTIER))
+        "params": envelope.params.astype(np.int64), "interior": envelope.interior,
+        "censored": envelope.censored}, schema=FRONTIER))
     write_json(horizon_path, {**fit.to_dict(), "compute_unit": "FLOP", "method": "lower envelope of seed-mean "
                "constant-LR curves; per-width argmin centres; weighted least squares of log C on log P",
                "sweep_widths": sorted(width_of.values()), **extra})
