@@ -25,8 +25,10 @@ from helpers import CLUSTER_PYTHON, ROOT, TINY, copy_project, snakemake, write_c
 SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 DAEMONS = ("munged", "mariadbd", "mariadb-install-db", "slurmdbd", "slurmctld", "slurmd", "sbatch", "sacct",
            "sacctmgr", "sinfo", "squeue", "scancel")
-# A bound on every snakemake call: without accounting the executor plugin can hang and ignore SIGTERM.
-RUN_TIMEOUT_S = 360
+# A bound on every snakemake call (killed with SIGKILL when reached): without accounting the executor plugin
+# can hang and ignore SIGTERM. Generous, because the 2-core machine may be shared: uncontended, the whole
+# SLURM run takes about 3 minutes.
+RUN_TIMEOUT_S = 600
 DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
 MARKER = "# written by supercollapse tests/test_slurm.py, removed when the test ends"
 
