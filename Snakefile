@@ -16,6 +16,7 @@ include: "rules/data.smk"
 include: "rules/frontier.smk"
 include: "rules/train.smk"
 include: "rules/collapse.smk"
+include: "rules/theory.smk"
 include: "rules/report.smk"
 
 

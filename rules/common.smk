@@ -5,6 +5,7 @@ from pathlib import Path
 # The workflow always uses the package beside it (also when a copy of the tree is run).
 PACKAGE_SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(PACKAGE_SRC))
+from supercollapse.analysis.theory import PowerLawTerm, collapse_gamma  # noqa: E402
 from supercollapse.codehash import source_hash  # noqa: E402
 from supercollapse import jobsize  # noqa: E402
 
@@ -52,6 +53,10 @@ def _check_config():
             raise ValueError(f"tasks.{name}.sweep.widths needs >= 3 widths for a frontier, got {t['sweep']['widths']}")
         if len(t["collapse"]["widths"]) < 2:
             raise ValueError(f"tasks.{name}.collapse.widths needs >= 2 widths for a collapse, got {t['collapse']['widths']}")
+    try:
+        collapse_gamma([PowerLawTerm(**term) for term in config["theory"]["terms"]])
+    except ValueError as err:
+        raise ValueError(f"theory.terms: {err}") from None
     a = config["analysis"]
     if not a["x_grid_min"] <= a["x_min"] < a["x_max"] <= a["x_grid_max"]:
         raise ValueError("analysis: expected x_grid_min <= x_min < x_max <= x_grid_max, got "
@@ -72,7 +77,7 @@ def study_runs(wildcards):
 
 
 def all_targets():
-    targets = []
+    targets = [f"{R}/theory/theory.{PLOT_EXT}"]
     for task in config["tasks"]:
         targets.append(f"{R}/{task}/figures/frontier.{PLOT_EXT}")
         for study in config["studies"]:

@@ -85,3 +85,24 @@ rule plot_deviation:
         ENV
     script:
         "../workflow/scripts/plot.py"
+
+
+rule plot_theory:
+    input:
+        curves=rules.theory_curves.output[0],
+    output:
+        report(
+            f"{R}/theory/theory.{PLOT_EXT}",
+            caption="../workflow/report/theory.rst",
+            category="Theory",
+            labels={"figure": "theory"},
+        ),
+    params:
+        plots=config["plots"],
+        code=code_hash("plots"),
+    log:
+        f"{R}/logs/plot_theory.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/plot.py"

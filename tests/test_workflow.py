@@ -83,7 +83,8 @@ def test_changing_a_plot_option_schedules_only_plots(project):
         jobs = _scheduled(project)
     finally:
         _write_config(project, TINY)
-    assert jobs == {"plot_frontier": 1, "plot_curves": 1, "plot_collapse": 1, "plot_deviation": 1, "all": 1}
+    assert jobs == {"plot_frontier": 1, "plot_curves": 1, "plot_collapse": 1, "plot_deviation": 1,
+                    "plot_theory": 1, "all": 1}
 
 
 @pytest.mark.slow
@@ -128,6 +129,8 @@ def _bad(tmp_path, mutate) -> str:
     (lambda c: c["tasks"]["fourier"]["optim"].update(lr=-1.0), "lr"),
     (lambda c: c["tasks"]["fourier"]["optim"].update(learning_rate=0.1), "learning_rate"),
     (lambda c: c["tasks"]["fourier"]["optim"].update(warmup_steps=5000), "warmup_steps"),
+    (lambda c: c.update(theory={"terms": [{"a": 1, "mu": 0.3, "nu": 0.1}, {"a": 1, "mu": 0.3, "nu": 0.2}]}),
+     "theory.terms"),
 ])
 def test_bad_config_fails_fast_naming_the_key(tmp_path, mutate, expected):
     message = _bad(tmp_path, mutate)

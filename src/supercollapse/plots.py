@@ -15,7 +15,7 @@ import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .io import read_table  # noqa: E402
-from .schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS  # noqa: E402
+from .schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS, THEORY  # noqa: E402
 
 
 def _setup(cfg: dict) -> None:
@@ -111,4 +111,23 @@ def deviation_figure(stats_path, summary_path, out_path, cfg: dict) -> None:
     ax2.set(yscale="log", xlabel="x = C / C*", ylabel="ratio",
             title=f"mean $\\Delta/\\sigma_{{raw}}$ = {summary['mean_ratio_raw']:.2f} on [{lo}, {hi}]")
     ax2.legend(fontsize=8)
+    _save(fig, out_path, cfg)
+
+
+def theory_figure(curves_path, out_path, cfg: dict) -> None:
+    """Exact power-law normalized curves, one panel per horizon exponent, coloured by model size."""
+    _setup(cfg)
+    df = pl.from_arrow(read_table(curves_path, THEORY))
+    scales = sorted(df["gamma_scale"].unique().to_list())
+    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 4), sharey=True, squeeze=False)
+    for ax, scale in zip(axes[0], scales):
+        sub = df.filter(pl.col("gamma_scale") == scale)
+        spread = sub.group_by("x").agg((pl.col("ell").max() - pl.col("ell").min()).alias("d"))["d"].max()
+        sizes = sorted(sub["params"].unique().to_list())
+        label = {p: f"{p:.2g}" for p in sizes}
+        sub = sub.with_columns(pl.col("params").replace_strict(label, return_dtype=pl.String).alias("P"))
+        sns.lineplot(data=sub.to_pandas(), x="x", y="ell", hue="P", hue_order=[label[p] for p in sizes],
+                     palette="viridis", ax=ax, legend=ax is axes[0][0])
+        ax.set(xscale="log", yscale="log", xlabel="x = t / t*", ylabel=r"$\ell(x)$",
+               title=f"$\\gamma$ = {scale:g} $\\gamma^*$ (max spread {spread:.2g})")
     _save(fig, out_path, cfg)

@@ -76,6 +76,17 @@ STATISTICS = pa.schema(
     ]
 )
 
+# The theory check: exact normalized curves of a sum of power laws at several horizon exponents.
+THEORY = pa.schema(
+    [
+        ("gamma_scale", pa.float64()),  # horizon exponent / the exact-collapse exponent gamma*
+        ("gamma", pa.float64()),  # horizon exponent used: t*(p) proportional to p^gamma
+        ("params", pa.float64()),
+        ("x", pa.float64()),  # t / t*(p)
+        ("ell", pa.float64()),  # L(x t*, p) / L(t*, p)
+    ]
+)
+
 
 def check_table(table: pa.Table, schema: pa.Schema, where: str = "table") -> None:
     """Raise a ValueError naming the artifact and column when `table` breaks the contract `schema`."""
