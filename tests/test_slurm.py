@@ -26,8 +26,8 @@ SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 DAEMONS = ("munged", "mariadbd", "mariadb-install-db", "slurmdbd", "slurmctld", "slurmd", "sbatch", "sacct",
            "sacctmgr", "sinfo", "squeue", "scancel")
 # A bound on every snakemake call (killed with SIGKILL when reached): without accounting the executor plugin
-# can hang and ignore SIGTERM. Generous, because the 2-core machine may be shared: uncontended, the whole
-# SLURM run takes about 3 minutes.
+# can hang and ignore SIGTERM. Generous, because a 2-core machine may be shared with other work: with a load
+# of 6-7 from other processes the SLURM run alone took over 6.5 minutes.
 RUN_TIMEOUT_S = 600
 DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
 MARKER = "# written by supercollapse tests/test_slurm.py, removed when the test ends"
