@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test report lint clean
+.PHONY: run test report lint bench clean
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ report: $(BIN)/snakemake
 
 lint: $(BIN)/snakemake
 	$(BIN)/snakemake --lint
+
+# Engine throughput (README, Benchmarks): a table on stdout, rows in benchmarks/results/*.parquet.
+# Pass options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--paper --seeds 1 5".
+bench: $(BIN)/snakemake
+	$(BIN)/python benchmarks/bench_mlp.py $(BENCH_ARGS)
 
 clean:
 	rm -rf results .snakemake report.html

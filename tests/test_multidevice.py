@@ -66,9 +66,9 @@ def test_device_count_is_checked():
 
 
 def test_batch_must_split_evenly_over_devices():
-    from supercollapse.train.engine import _mesh
+    from supercollapse.train.engine import data_mesh
 
     with pytest.raises(ValueError, match="batch_size 63 is not divisible by the 2 devices"):
-        _mesh(2, 63)
-    assert _mesh(1, 63) is None
+        data_mesh(2, 63)
+    assert data_mesh(1, 63) is None
 

@@ -115,7 +115,7 @@ def _half_mse(model: MLP, x_BxI, y_B, compute_dtype=jnp.float32):
     return 0.5 * jnp.mean((model(x_BxI) - y_B) ** 2)
 
 
-def _build_programs(spec: RunSpec, target: FourierTarget, schedule: np.ndarray, mesh=None):
+def build_programs(spec: RunSpec, target: FourierTarget, schedule: np.ndarray, mesh=None):
     """(init, step, run_segment, evaluate); `step` is one vmapped update (for the benchmark's baseline)."""
     adam = optax.scale_by_adam(b1=spec.b1, b2=spec.b2, eps=spec.eps)
     compute_dtype = COMPUTE_DTYPES[spec.compute_dtype]
@@ -157,6 +157,13 @@ def _build_programs(spec: RunSpec, target: FourierTarget, schedule: np.ndarray, 
     return jax.jit(jax.vmap(init_one)), step, run_segment, evaluate
 
 
+def initial_state(spec: RunSpec, init, seeds: tuple[int, ...]):
+    """(state, lr_tree) of a group of seeds: state = (params, Adam state, data keys, last train loss)."""
+    params, opt_state, keys = init(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
+    lr_tree = _lr_tree(spec, jax.tree.map(lambda a: a[0], params))
+    return (params, opt_state, keys, jnp.full((len(seeds),), jnp.nan, dtype=jnp.float32)), lr_tree
+
+
 def resolve_devices(devices: int | str) -> int:
     """Number of local devices a job uses: an int, or "all" (every local device)."""
     available = len(jax.local_devices())
@@ -167,7 +174,8 @@ def resolve_devices(devices: int | str) -> int:
     return n
 
 
-def _mesh(devices: int, batch_size: int):
+def data_mesh(devices: int, batch_size: int):
+    """The 1-D mesh (axis "data") of the first `devices` local devices that a batch is split over; None for 1."""
     if devices == 1:
         return None
     if batch_size % devices:
@@ -203,8 +211,8 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
     groups = [spec.seeds] if spec.seed_batching == "vmap" else [(s,) for s in spec.seeds]
     steps_eval = make_eval_steps(spec.steps, spec.n_evals)
     schedule = schedule_values(spec.schedule, spec.steps, spec.warmup_steps, spec.decay_frac)
-    mesh = _mesh(devices, spec.batch_size)
-    init, _, run_segment, evaluate = _build_programs(spec, target, schedule, mesh)
+    mesh = data_mesh(devices, spec.batch_size)
+    init, _, run_segment, evaluate = build_programs(spec, target, schedule, mesh)
     x_eval = jnp.asarray(eval_x, dtype=jnp.float32)
     y_eval = jnp.asarray(eval_y, dtype=jnp.float32)
     if mesh is not None and len(y_eval) % devices == 0:
@@ -245,9 +253,7 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
         if g < resume_at[0]:
             row += len(group)
             continue
-        params, opt_state, keys = init(jnp.stack([jax.random.PRNGKey(s) for s in group]))
-        lr_tree = _lr_tree(spec, jax.tree.map(lambda a: a[0], params))
-        state = (params, opt_state, keys, jnp.full((len(group),), jnp.nan, dtype=jnp.float32))
+        state, lr_tree = initial_state(spec, init, group)
         first = 0
         if g == resume_at[0] and resume is not None:
             leaves, treedef = jax.tree.flatten(state)
