@@ -38,3 +38,20 @@ rule collapse_stats:
         ENV
     script:
         "../workflow/scripts/collapse_stats.py"
+
+
+rule study_summary:
+    """Every study's collapse statistics of one task side by side (the ablation summary table)."""
+    input:
+        lambda w: expand(rules.collapse_stats.output.summary, task=w.task, study=list(config["studies"])),
+    output:
+        f"{R}/{{task}}/studies.parquet",
+    params:
+        studies=config["studies"],
+        code=code_hash("analysis"),
+    log:
+        f"{R}/logs/{{task}}/study_summary.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/study_summary.py"

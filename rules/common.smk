@@ -80,6 +80,7 @@ def all_targets():
     targets = [f"{R}/theory/theory.{PLOT_EXT}"]
     for task in config["tasks"]:
         targets.append(f"{R}/{task}/figures/frontier.{PLOT_EXT}")
+        targets.append(f"{R}/{task}/figures/studies.{PLOT_EXT}")
         for study in config["studies"]:
             base = f"{R}/{task}/{study}"
             targets += [f"{base}/summary.json"] + [

@@ -106,3 +106,24 @@ rule plot_theory:
         ENV
     script:
         "../workflow/scripts/plot.py"
+
+
+rule plot_studies:
+    input:
+        studies=rules.study_summary.output[0],
+    output:
+        report(
+            f"{R}/{{task}}/figures/studies.{PLOT_EXT}",
+            caption="../workflow/report/studies.rst",
+            category="Supercollapse",
+            labels={"task": "{task}", "figure": "studies"},
+        ),
+    params:
+        plots=config["plots"],
+        code=code_hash("plots"),
+    log:
+        f"{R}/logs/{{task}}/plot_studies.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/plot.py"

@@ -43,8 +43,10 @@ def test_full_run_produces_every_artifact(project):
     for rel in ("data/meta.json", "frontier/horizon.json", "frontier/envelope.parquet", "figures/frontier.png",
                 "optimal/lhat.json", "optimal/normalized.parquet", "optimal/statistics.parquet",
                 "optimal/summary.json", "optimal/figures/curves.png", "optimal/figures/collapse.png",
-                "optimal/figures/deviation.png"):
+                "optimal/figures/deviation.png", "studies.parquet", "figures/studies.png"):
         assert (res / rel).stat().st_size > 0, rel
+    for rel in ("theory/curves.parquet", "theory/theory.png"):
+        assert (project / "results" / rel).stat().st_size > 0, rel
     horizon = json.loads((res / "frontier/horizon.json").read_text())
     assert {"kappa", "gamma", "r2", "exponent_se"} <= horizon.keys()
     summary = json.loads((res / "optimal/summary.json").read_text())
@@ -71,7 +73,7 @@ def test_adding_a_collapse_width_schedules_only_that_width_and_downstream(projec
     finally:
         _write_config(project, TINY)
     assert jobs == {"optimal_run": 1, "fit_lhat": 1, "collapse_stats": 1, "plot_curves": 1,
-                    "plot_collapse": 1, "plot_deviation": 1, "all": 1}
+                    "plot_collapse": 1, "plot_deviation": 1, "study_summary": 1, "plot_studies": 1, "all": 1}
 
 
 @pytest.mark.slow
@@ -84,7 +86,7 @@ def test_changing_a_plot_option_schedules_only_plots(project):
     finally:
         _write_config(project, TINY)
     assert jobs == {"plot_frontier": 1, "plot_curves": 1, "plot_collapse": 1, "plot_deviation": 1,
-                    "plot_theory": 1, "all": 1}
+                    "plot_studies": 1, "plot_theory": 1, "all": 1}
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .io import read_table  # noqa: E402
-from .schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS, THEORY  # noqa: E402
+from .schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS, STUDIES, THEORY  # noqa: E402
 
 
 def _setup(cfg: dict) -> None:
@@ -130,4 +130,23 @@ def theory_figure(curves_path, out_path, cfg: dict) -> None:
                      palette="viridis", ax=ax, legend=ax is axes[0][0])
         ax.set(xscale="log", yscale="log", xlabel="x = t / t*", ylabel=r"$\ell(x)$",
                title=f"$\\gamma$ = {scale:g} $\\gamma^*$ (max spread {spread:.2g})")
+    _save(fig, out_path, cfg)
+
+
+def studies_figure(studies_path, out_path, cfg: dict) -> None:
+    """Mean Delta/sigma over the x window of every study of a task, with bootstrap CIs (log scale)."""
+    _setup(cfg)
+    df = pl.from_arrow(read_table(studies_path, STUDIES))
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * df.height, 4))
+    pos = np.arange(df.height)
+    for offset, (name, color) in zip((-0.12, 0.12), (("raw", "C1"), ("norm", "C2"))):
+        mid = df[f"mean_ratio_{name}"].to_numpy()
+        err = np.abs(np.vstack([mid - df[f"mean_ratio_{name}_lo"].to_numpy(),
+                                df[f"mean_ratio_{name}_hi"].to_numpy() - mid]))
+        ax.errorbar(pos + offset, mid, yerr=err, fmt="o", color=color, capsize=3,
+                    label=f"mean $\\Delta/\\sigma_{{{name}}}$")
+    ax.axhline(1.0, color="k", lw=1, ls="--")
+    ax.set_xticks(pos, df["study"].to_list(), rotation=30, ha="right")
+    ax.set(yscale="log", ylabel="mean ratio over the x window", title=f"collapse by study ({df['task'][0]})")
+    ax.legend(fontsize=8)
     _save(fig, out_path, cfg)

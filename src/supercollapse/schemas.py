@@ -76,6 +76,27 @@ STATISTICS = pa.schema(
     ]
 )
 
+# One row per study of a task: the collapse statistics side by side (the ablation summary).
+STUDIES = pa.schema(
+    [
+        ("task", pa.string()),
+        ("study", pa.string()),
+        ("schedule", pa.string()),
+        ("decay_frac", pa.float64()),
+        ("gamma_scale", pa.float64()),
+        ("lr_reference_width", pa.int64()),  # null: µP
+        ("l_hat", pa.float64()),
+        ("mean_ratio_raw", pa.float64()),  # mean of Delta / sigma_raw over the x window
+        ("mean_ratio_raw_lo", pa.float64()),  # bootstrap CI over seeds
+        ("mean_ratio_raw_hi", pa.float64()),
+        ("mean_ratio_norm", pa.float64()),
+        ("mean_ratio_norm_lo", pa.float64()),
+        ("mean_ratio_norm_hi", pa.float64()),
+        ("frac_x_delta_below_sigma_raw", pa.float64()),
+        ("median_anova_p", pa.float64()),
+    ]
+)
+
 # The theory check: exact normalized curves of a sum of power laws at several horizon exponents.
 THEORY = pa.schema(
     [

@@ -18,6 +18,8 @@ elif snakemake.rule == "plot_collapse":
     plots.collapse_figure(i.normalized, out, cfg)
 elif snakemake.rule == "plot_deviation":
     plots.deviation_figure(i.statistics, i.summary, out, cfg)
+elif snakemake.rule == "plot_studies":
+    plots.studies_figure(i.studies, out, cfg)
 elif snakemake.rule == "plot_theory":
     plots.theory_figure(i.curves, out, cfg)
 else:

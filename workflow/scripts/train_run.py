@@ -39,7 +39,7 @@ else:
     batch = int(task["optim"]["batch_size"])
     steps = horizon_steps(fit, params, batch, study["horizon_scale"], study["gamma_scale"])
     spec = run_spec(w.task, task, w.study, width, steps, snakemake.params.seeds, study["schedule"],
-                    study["decay_frac"])
+                    study["decay_frac"], lr_reference_width=study["lr_reference_width"])
     extra["horizon"] = {"kappa": fit.kappa, "gamma": fit.gamma,
                         "optimal_compute": horizon_compute(fit, params, study["gamma_scale"]),
                         "horizon_scale": study["horizon_scale"], "gamma_scale": study["gamma_scale"]}

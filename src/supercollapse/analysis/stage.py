@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 
 from ..io import read_json, read_table, write_json, write_table
-from ..schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS
+from ..schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS, STUDIES
 from .collapse import normalize_curve, on_grid
 from .frontier import fit_horizon, lower_envelope
 from .scaling_fit import fit_power_law
@@ -165,3 +165,26 @@ def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_pa
     log.info("mean Delta/sigma_raw over x in [%.2f, %.2f]: %.3f [%.3f, %.3f]; Delta/sigma_norm %.3f",
              cfg["x_min"], cfg["x_max"], summary["mean_ratio_raw"], *summary["mean_ratio_raw_ci"],
              summary["mean_ratio_norm"])
+
+
+def studies_stage(task: str, summary_paths, studies: dict[str, dict], out_path) -> None:
+    """Collect every study's collapse summary of one task into one table (schema STUDIES).
+
+    `summary_paths` and `studies` (name -> study config) are in the same order.
+    """
+    if len(summary_paths) != len(studies):
+        raise ValueError(f"{len(summary_paths)} summaries for {len(studies)} studies")
+    rows = {name: [] for name in STUDIES.names}
+    for path, (name, cfg) in zip(summary_paths, studies.items()):
+        s = read_json(path)
+        values = {"task": task, "study": name, "schedule": cfg["schedule"], "decay_frac": cfg["decay_frac"],
+                  "gamma_scale": cfg["gamma_scale"], "lr_reference_width": cfg.get("lr_reference_width"),
+                  "l_hat": s["l_hat"], "mean_ratio_raw": s["mean_ratio_raw"],
+                  "mean_ratio_raw_lo": s["mean_ratio_raw_ci"][0], "mean_ratio_raw_hi": s["mean_ratio_raw_ci"][1],
+                  "mean_ratio_norm": s["mean_ratio_norm"], "mean_ratio_norm_lo": s["mean_ratio_norm_ci"][0],
+                  "mean_ratio_norm_hi": s["mean_ratio_norm_ci"][1],
+                  "frac_x_delta_below_sigma_raw": s["frac_x_delta_below_sigma_raw"],
+                  "median_anova_p": s["median_anova_p"]}
+        for key, value in values.items():
+            rows[key].append(value)
+    write_table(out_path, pa.Table.from_pydict(rows, schema=STUDIES))
