@@ -1,4 +1,5 @@
 # Config lookups, target lists, wildcard constraints and code-hash params. No rules here.
+import re
 import sys
 from pathlib import Path
 
@@ -14,9 +15,12 @@ PLOT_EXT = config["plots"]["format"]
 ENV = "../environment.yml"
 
 
+NAME_PATTERN = r"[A-Za-z0-9_\-]+"
+
+
 wildcard_constraints:
-    task=r"[A-Za-z0-9_\-]+",
-    study=r"[A-Za-z0-9_\-]+",
+    task=NAME_PATTERN,
+    study=NAME_PATTERN,
     width=r"\d+",
 
 
@@ -44,6 +48,11 @@ def train_slice(task):
 
 
 def _check_config():
+    for key in ("tasks", "studies"):
+        for name in config[key]:
+            if not re.fullmatch(NAME_PATTERN, str(name)):
+                raise ValueError(f"{key}.{name}: names may hold only letters, digits, '_' and '-' "
+                                 "(they become folder names and wildcards)")
     for name, t in config["tasks"].items():
         warmup, steps = t["optim"]["warmup_steps"], t["sweep"]["steps"]
         if warmup >= steps:

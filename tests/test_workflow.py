@@ -133,6 +133,7 @@ def _bad(tmp_path, mutate) -> str:
     (lambda c: c["tasks"]["fourier"]["optim"].update(warmup_steps=5000), "warmup_steps"),
     (lambda c: c.update(theory={"terms": [{"a": 1, "mu": 0.3, "nu": 0.1}, {"a": 1, "mu": 0.3, "nu": 0.2}]}),
      "theory.terms"),
+    (lambda c: c["studies"].update({"gamma_1.1": {"gamma_scale": 1.1}}), "studies.gamma_1.1"),
 ])
 def test_bad_config_fails_fast_naming_the_key(tmp_path, mutate, expected):
     message = _bad(tmp_path, mutate)
