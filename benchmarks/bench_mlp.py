@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--widths", type=int, nargs="+")
     parser.add_argument("--batch", type=int)
     parser.add_argument("--depth", type=int)
+    parser.add_argument("--n-modes", type=int, help="Fourier modes of the target (its cost is not model FLOPs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 5], help="vmapped seeds per program")
     parser.add_argument("--precision", nargs="+", default=["float32", "bfloat16"],
                         choices=["float32", "bfloat16"], help="compute dtype (master weights stay float32)")
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     shapes["widths"] = args.widths or shapes["widths"]
     shapes["batch"] = args.batch or shapes["batch"]
     shapes["depth"] = args.depth or shapes["depth"]
+    shapes["n_modes"] = args.n_modes or shapes["n_modes"]
     cases = [{"model": "mlp", "modes": args.modes, "width": width, "seeds": seeds, "precision": precision,
               "devices": args.devices, "batch": shapes["batch"], "depth": shapes["depth"],
               "input_dim": shapes["input_dim"], "n_modes": shapes["n_modes"], "steps": args.steps,
