@@ -29,6 +29,7 @@ rule collapse_stats:
         normalized=f"{R}/{{task}}/{{study}}/normalized.parquet",
         statistics=f"{R}/{{task}}/{{study}}/statistics.parquet",
         summary=f"{R}/{{task}}/{{study}}/summary.json",
+        sensitivity=f"{R}/{{task}}/{{study}}/lhat_sensitivity.parquet",
     params:
         analysis={k: config["analysis"][k] for k in ANALYSIS_KEYS},
         code=code_hash("analysis"),

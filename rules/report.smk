@@ -69,6 +69,7 @@ rule plot_deviation:
     input:
         statistics=rules.collapse_stats.output.statistics,
         summary=rules.collapse_stats.output.summary,
+        sensitivity=rules.collapse_stats.output.sensitivity,
     output:
         report(
             f"{R}/{{task}}/{{study}}/figures/deviation.{PLOT_EXT}",

@@ -57,3 +57,27 @@ def test_bootstrap_interval_covers_the_point_estimate():
 def test_shape_checks():
     with pytest.raises(ValueError, match=">= 2 widths and >= 2 seeds"):
         collapse_stats(np.ones((1, 3, 4)), np.ones((1, 3, 4)))
+
+
+def test_lhat_sensitivity_is_smallest_at_the_true_lhat():
+    """Curves L = L0 + A(p) f(x) collapse exactly at L_hat = L0; trial values away from it spread them out."""
+    import polars as pl
+
+    from supercollapse.analysis.stage import lhat_sensitivity
+
+    rng = np.random.default_rng(0)
+    rows = []
+    l0 = 0.3
+    for width, amp in ((8, 1.0), (16, 0.6), (32, 0.35)):
+        steps = np.arange(1, 101)
+        for seed in range(3):
+            loss = l0 + amp * (steps / 100.0) ** -0.5 * (1 + 0.002 * rng.standard_normal(steps.size))
+            rows.append(pl.DataFrame({"width": width, "params": width * 10, "seed": seed, "step": steps,
+                                      "compute": steps * float(width), "eval_loss": loss}))
+    df = pl.concat(rows)
+    grid = np.linspace(0.05, 0.99, 50)
+    table = lhat_sensitivity(df, l0, grid, np.ones(grid.size, dtype=bool), offsets=(-0.5, 0.0, 0.5, 2.0))
+    ratio = table.column("mean_ratio_raw").to_pylist()
+    assert table.column("l_hat").to_pylist()[1] == l0
+    assert ratio[1] < ratio[0] and ratio[1] < ratio[2]
+    assert ratio[3] is None  # above the end losses: cannot normalize

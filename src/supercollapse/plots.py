@@ -15,7 +15,7 @@ import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .io import read_table  # noqa: E402
-from .schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS, STUDIES, THEORY  # noqa: E402
+from .schemas import CURVES, FRONTIER, LHAT_SENSITIVITY, NORMALIZED, STATISTICS, STUDIES, THEORY  # noqa: E402
 
 
 def _setup(cfg: dict) -> None:
@@ -93,12 +93,13 @@ def collapse_figure(normalized_path, out_path, cfg: dict) -> None:
     _save(fig, out_path, cfg)
 
 
-def deviation_figure(stats_path, summary_path, out_path, cfg: dict) -> None:
-    """Collapse deviation Delta(x) against the two seed noise floors sigma_raw(x) and sigma_norm(x)."""
+def deviation_figure(stats_path, summary_path, sensitivity_path, out_path, cfg: dict) -> None:
+    """Delta(x) against the seed noise floors sigma_raw(x), sigma_norm(x); their ratios; and the window
+    means of the ratios at trial L_hat values around the fit."""
     _setup(cfg)
     st = pl.from_arrow(read_table(stats_path, STATISTICS))
     summary = json.loads(Path(summary_path).read_text())
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.2))
     long = st.select("x", "delta_std", "sigma_raw", "sigma_norm").unpivot(index="x", variable_name="quantity")
     sns.lineplot(data=long.to_pandas(), x="x", y="value", hue="quantity", ax=ax1)
     ax1.set(yscale="log", xlabel="x = C / C*", ylabel="spread of $\\ell$", title="collapse deviation vs noise floor")
@@ -111,6 +112,14 @@ def deviation_figure(stats_path, summary_path, out_path, cfg: dict) -> None:
     ax2.set(yscale="log", xlabel="x = C / C*", ylabel="ratio",
             title=f"mean $\\Delta/\\sigma_{{raw}}$ = {summary['mean_ratio_raw']:.2f} on [{lo}, {hi}]")
     ax2.legend(fontsize=8)
+    sens = pl.from_arrow(read_table(sensitivity_path, LHAT_SENSITIVITY)).drop_nulls("mean_ratio_raw")
+    for name, color in (("raw", "C1"), ("norm", "C2")):
+        ax3.plot(sens["l_hat"], sens[f"mean_ratio_{name}"], "o-", color=color, label=f"$\\Delta/\\sigma_{{{name}}}$")
+    ax3.axvline(summary["l_hat"], color="gray", lw=1, ls=":", label=r"fitted $\hat L$")
+    ax3.axhline(1.0, color="k", lw=1, ls="--")
+    ax3.set(yscale="log", xlabel=r"trial $\hat L$", ylabel=f"mean ratio on [{lo}, {hi}]",
+            title=r"sensitivity to $\hat L$")
+    ax3.legend(fontsize=8)
     _save(fig, out_path, cfg)
 
 

@@ -76,6 +76,17 @@ STATISTICS = pa.schema(
     ]
 )
 
+# Sensitivity of the collapse statistics to L_hat: one row per trial L_hat around the fit.
+LHAT_SENSITIVITY = pa.schema(
+    [
+        ("offset_frac", pa.float64()),  # (L_hat - fitted L_hat) / (smallest seed-mean end loss - fitted L_hat)
+        ("l_hat", pa.float64()),
+        ("mean_ratio_raw", pa.float64()),  # mean Delta / sigma_raw over the x window (null: cannot normalize)
+        ("mean_ratio_norm", pa.float64()),
+        ("mean_delta_std", pa.float64()),
+    ]
+)
+
 # One row per study of a task: the collapse statistics side by side (the ablation summary).
 STUDIES = pa.schema(
     [

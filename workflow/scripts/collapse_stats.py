@@ -11,4 +11,4 @@ from supercollapse.analysis.stage import collapse_stage  # noqa: E402
 
 out = snakemake.output
 collapse_stage(list(snakemake.input.runs), snakemake.input.lhat, out.normalized, out.statistics, out.summary,
-               snakemake.params.analysis)
+               snakemake.params.analysis, sensitivity_path=out.sensitivity)

@@ -17,7 +17,7 @@ elif snakemake.rule == "plot_curves":
 elif snakemake.rule == "plot_collapse":
     plots.collapse_figure(i.normalized, out, cfg)
 elif snakemake.rule == "plot_deviation":
-    plots.deviation_figure(i.statistics, i.summary, out, cfg)
+    plots.deviation_figure(i.statistics, i.summary, i.sensitivity, out, cfg)
 elif snakemake.rule == "plot_studies":
     plots.studies_figure(i.studies, out, cfg)
 elif snakemake.rule == "plot_theory":

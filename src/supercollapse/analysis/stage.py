@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 
 from ..io import read_json, read_table, write_json, write_table
-from ..schemas import CURVES, FRONTIER, NORMALIZED, STATISTICS, STUDIES
+from ..schemas import CURVES, FRONTIER, LHAT_SENSITIVITY, NORMALIZED, STATISTICS, STUDIES
 from .collapse import normalize_curve, on_grid
 from .frontier import fit_horizon, lower_envelope
 from .scaling_fit import fit_power_law
@@ -109,7 +109,12 @@ def _arrays(df: pl.DataFrame, l_hat: float, grid: np.ndarray):
     return widths, ell, raw
 
 
-def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_path, cfg: dict) -> None:
+# Trial L_hat values, as fractions of the gap between the fitted L_hat and the smallest end loss.
+LHAT_OFFSETS = (-1.0, -0.5, -0.25, -0.1, -0.05, 0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_path, cfg: dict,
+                   sensitivity_path=None) -> None:
     df = read_curves(run_paths)
     lhat = read_json(lhat_path)
     l_hat = float(lhat["l_hat"])
@@ -159,6 +164,8 @@ def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_pa
                                      "mean_ratio_raw": s2["mean_ratio_raw"]}
             except ValueError as err:
                 sensitivity[name] = {"l_hat": float(value), "error": str(err)}
+    if sensitivity_path is not None:
+        write_table(sensitivity_path, lhat_sensitivity(df, l_hat, grid, window))
     write_json(summary_path, {**summary, "widths": widths, "seeds_per_width": int(ell.shape[1]),
                               "l_hat": l_hat, "x_window": [cfg["x_min"], cfg["x_max"]],
                               "ci_level": 0.95, "n_boot": int(cfg["n_boot"]), "l_hat_sensitivity": sensitivity})
@@ -188,3 +195,30 @@ def studies_stage(task: str, summary_paths, studies: dict[str, dict], out_path) 
         for key, value in values.items():
             rows[key].append(value)
     write_table(out_path, pa.Table.from_pydict(rows, schema=STUDIES))
+
+
+def lhat_sensitivity(df: pl.DataFrame, l_hat: float, grid: np.ndarray, window: np.ndarray,
+                     offsets=LHAT_OFFSETS) -> pa.Table:
+    """The window means of Delta/sigma at trial L_hat values around the fit (schema LHAT_SENSITIVITY).
+
+    The paper warns that collapse quality is very sensitive to L_hat; offsets are fractions of the gap
+    between the fit and the smallest seed-mean end loss, so +0.5 puts L_hat halfway to the best run's end.
+    Values at or above some seed's final loss cannot normalize that curve: their row holds nulls.
+    """
+    ends = _end_points(df).group_by("width").agg(pl.col("eval_loss").mean())["eval_loss"].min()
+    gap = float(ends) - l_hat
+    rows = {name: [] for name in LHAT_SENSITIVITY.names}
+    for offset in offsets:
+        trial = l_hat + offset * gap
+        try:
+            _, ell, raw = _arrays(df, trial, grid)
+            st = collapse_stats(ell, raw)
+            values = (float(np.mean(st.ratio_raw[window])), float(np.mean(st.ratio_norm[window])),
+                      float(np.mean(st.delta_std[window])))
+        except ValueError:
+            values = (None, None, None)
+        rows["offset_frac"].append(float(offset))
+        rows["l_hat"].append(float(trial))
+        for name, value in zip(("mean_ratio_raw", "mean_ratio_norm", "mean_delta_std"), values):
+            rows[name].append(value)
+    return pa.Table.from_pydict(rows, schema=LHAT_SENSITIVITY)
