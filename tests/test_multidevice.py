@@ -42,7 +42,7 @@ DRIVER = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_two_host_devices_match_one_device():
-    # First: XLA stops parsing at a token it does not know (conftest's `intra_op_parallelism_threads=1`).
+    # First, so that no other token in the user's XLA_FLAGS can hide it.
     flags = "--xla_force_host_platform_device_count=2 " + os.environ.get("XLA_FLAGS", "")
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags.strip()}
     proc = subprocess.run([sys.executable, "-c", DRIVER], env=env, capture_output=True, text=True, timeout=600)

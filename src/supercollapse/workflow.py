@@ -25,7 +25,7 @@ def limit_cpu_threads(threads: int) -> None:
     """Pin XLA's CPU backend to `threads` threads (call before importing JAX). No effect on GPU kernels."""
     if threads == 1:
         flags = os.environ.get("XLA_FLAGS", "")
-        extra = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        extra = "--xla_cpu_multi_thread_eigen=false"
         os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
