@@ -116,6 +116,7 @@ class Cluster:
             "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/slurmdbd",
             f"AccountingStorageHost=127.0.0.1", f"AccountingStoragePort={ports['dbd']}",
             "AccountingStorageEnforce=associations", "AccountingStoreFlags=job_comment",
+            "AccountingStorageTRES=gres/gpu",  # GPUs are not in sacct's AllocTRES unless listed
             f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} Gres=gpu:2 State=UNKNOWN",
             "PartitionName=cpu Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
             "PartitionName=gpu Nodes=ALL MaxTime=INFINITE State=UP", ""]))
