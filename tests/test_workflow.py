@@ -105,6 +105,16 @@ def test_changing_training_code_schedules_the_training_rules(project):
 
 
 @pytest.mark.slow
+def test_ablation_config_adds_its_studies_and_reuses_the_frontier(project):
+    out = _snakemake(project, "-n", "--cores", "1", "--configfile", "config/ablations.yaml")
+    text = out.stdout + out.stderr
+    for study in ("constant_lr", "no_mup", "gamma_low", "gamma_high"):
+        assert f"results/fourier/{study}/summary.json" in text, study
+    stats = text.split("Job stats:", 1)[1]
+    assert "sweep_run" not in stats and "fit_frontier" not in stats and "optimal_run" in stats
+
+
+@pytest.mark.slow
 def test_lint_is_clean(project):
     out = _snakemake(project, "--lint")
     assert "Congratulations" in out.stdout + out.stderr
