@@ -120,6 +120,7 @@ def deviation_figure(stats_path, summary_path, sensitivity_path, out_path, cfg: 
     ax3.set(yscale="log", xlabel=r"trial $\hat L$", ylabel=f"mean ratio on [{lo}, {hi}]",
             title=r"sensitivity to $\hat L$")
     ax3.legend(fontsize=8)
+    fig.tight_layout()
     _save(fig, out_path, cfg)
 
 
