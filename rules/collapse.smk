@@ -44,7 +44,7 @@ rule collapse_stats:
 rule study_summary:
     """Every study's collapse statistics of one task side by side (the ablation summary table)."""
     input:
-        lambda w: expand(rules.collapse_stats.output.summary, task=w.task, study=list(config["studies"])),
+        study_summaries,
     output:
         f"{R}/{{task}}/studies.parquet",
     params:

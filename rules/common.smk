@@ -85,6 +85,12 @@ def study_runs(wildcards):
                   study=wildcards.study, width=task_cfg(wildcards.task)["collapse"]["widths"])
 
 
+def study_summaries(wildcards):
+    # A plain pattern, not rules.collapse_stats.output: those carry storage flags that expand() rejects
+    # under a default storage provider (the kubernetes and googlebatch profiles).
+    return expand(f"{R}/{{task}}/{{study}}/summary.json", task=wildcards.task, study=list(config["studies"]))
+
+
 def all_targets():
     targets = [f"{R}/theory/theory.{PLOT_EXT}"]
     for task in config["tasks"]:
