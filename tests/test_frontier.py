@@ -72,3 +72,28 @@ def test_curves_that_end_while_best_censor_the_frontier():
     # Long enough runs: no censoring inside the range where the crossings happen, same fit as before.
     full = lower_envelope(_chinchilla_curves(params), n_grid=300)
     assert not full.censored[full.interior].any()
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.5, 0.5), (0.34, 0.28)])
+def test_isoflop_estimator_recovers_the_horizon_exponent(alpha, beta):
+    from supercollapse.analysis.isoflop import isoflop_frontier
+
+    params = np.round(np.geomspace(1e3, 1e6, 10)).astype(int)
+    curves = _chinchilla_curves(params, alpha, beta)
+    fit = isoflop_frontier(curves, lower_envelope(curves, n_grid=400))
+    assert 1 + fit.gamma == pytest.approx((alpha + beta) / beta, rel=0.02)
+    assert fit.r2 > 0.999 and len(fit.levels_compute) >= 10
+    env_fit = fit_horizon(lower_envelope(curves, n_grid=400))
+    assert fit.optimal_compute(1e4) == pytest.approx(env_fit.optimal_compute(1e4), rel=0.3)
+
+
+def test_isoflop_needs_bracketed_minima():
+    from supercollapse.analysis.isoflop import isoflop_frontier
+
+    # Sweeps too short for any crossing: the smallest width is the argmin wherever nothing is censored.
+    curves = {}
+    for p in np.round(np.geomspace(1e3, 1e5, 6)).astype(int):
+        steps = np.geomspace(1, 1e3, 100)
+        curves[int(p)] = (6 * p * steps, 0.1 + 3.0 * p**-0.5 + 3.0 * steps**-0.5)
+    with pytest.raises(ValueError, match="isoflop"):
+        isoflop_frontier(curves, lower_envelope(curves, n_grid=300))

@@ -12,6 +12,7 @@ from ..io import read_json, read_table, write_json, write_table
 from ..schemas import CURVES, FRONTIER, LHAT_SENSITIVITY, NORMALIZED, STATISTICS, STUDIES
 from .collapse import normalize_curve, on_grid
 from .frontier import fit_horizon, lower_envelope
+from .isoflop import isoflop_frontier
 from .scaling_fit import fit_power_law
 from .supercollapse import bootstrap_ratios, collapse_stats
 
@@ -43,6 +44,7 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
                     "longer sweep runs would extend the usable frontier", int(envelope.censored.sum()),
                     envelope.censored.size)
     fit = fit_horizon(envelope)
+    isoflop = _isoflop_summary(seed_mean_curves(df), envelope, fit)
     width_of = dict(df.select("params", "width").unique().iter_rows())
     write_table(envelope_path, pa.Table.from_pydict({
         "compute": envelope.compute, "loss": envelope.loss,
@@ -51,9 +53,26 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
         "censored": envelope.censored}, schema=FRONTIER))
     write_json(horizon_path, {**fit.to_dict(), "compute_unit": "FLOP", "method": "lower envelope of seed-mean "
                "constant-LR curves; per-width argmin centres; weighted least squares of log C on log P",
-               "sweep_widths": sorted(width_of.values()), **extra})
+               "sweep_widths": sorted(width_of.values()), "isoflop": isoflop, **extra})
     log.info("horizon fit: kappa %.4g, gamma %.4f +- %.4f, R2 %.4f (grid R2 %.4f)", fit.kappa, fit.gamma,
              fit.exponent_se, fit.r2, fit.r2_grid)
+
+
+def _isoflop_summary(curves, envelope, fit) -> dict:
+    """The IsoFLOP estimator's fit and its horizons relative to the envelope's at the envelope's points.
+
+    A second opinion only (the horizons come from the envelope, as in the paper): a sweep it cannot fit
+    records the reason instead of failing the stage.
+    """
+    try:
+        iso = isoflop_frontier(curves, envelope)
+    except ValueError as err:
+        log.warning("%s", err)
+        return {"error": str(err)}
+    ratios = [iso.optimal_compute(p) / fit.optimal_compute(p) for p in fit.points_params]
+    log.info("isoflop: gamma %.4f +- %.4f (envelope %.4f); horizon ratio isoflop/envelope %.3f-%.3f",
+             iso.gamma, iso.exponent_se, fit.gamma, min(ratios), max(ratios))
+    return {**iso.to_dict(), "horizon_ratio_to_envelope": ratios}
 
 
 def _end_points(df: pl.DataFrame) -> pl.DataFrame:
