@@ -38,13 +38,14 @@ def seed_mean_curves(df: pl.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray
 
 def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra: dict) -> None:
     df = read_curves(sweep_paths)
-    envelope = lower_envelope(seed_mean_curves(df), n_grid=n_grid)
+    curves = seed_mean_curves(df)
+    envelope = lower_envelope(curves, n_grid=n_grid)
     if envelope.censored.any():
         log.warning("frontier: %d of %d grid points censored (a sweep curve ended while still the best); "
                     "longer sweep runs would extend the usable frontier", int(envelope.censored.sum()),
                     envelope.censored.size)
     fit = fit_horizon(envelope)
-    isoflop = _isoflop_summary(seed_mean_curves(df), envelope, fit)
+    isoflop = _isoflop_summary(curves, envelope, fit)
     width_of = dict(df.select("params", "width").unique().iter_rows())
     write_table(envelope_path, pa.Table.from_pydict({
         "compute": envelope.compute, "loss": envelope.loss,
