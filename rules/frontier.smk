@@ -35,6 +35,8 @@ rule fit_frontier:
         envelope=f"{R}/{{task}}/frontier/envelope.parquet",
     params:
         n_grid=config["analysis"]["frontier_grid"],
+        n_boot=config["analysis"]["frontier_bootstrap"],
+        seed=config["analysis"]["seed"],
         code=code_hash("analysis"),
     log:
         f"{R}/logs/{{task}}/fit_frontier.log",

@@ -36,7 +36,33 @@ def seed_mean_curves(df: pl.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray
             for (p,), g in means.group_by("params", maintain_order=True)}
 
 
-def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra: dict) -> None:
+def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, level: float = 0.95) -> dict:
+    """Percentile CIs of gamma and kappa from resampling the seeds of every sweep width (with replacement).
+
+    With few seeds per width the resamples take few distinct values (3 per width for 2 seeds), so the
+    interval is coarse; resamples whose frontier cannot be fitted are counted as `failed`.
+    """
+    rng = np.random.default_rng(seed)
+    per_width = [[g for _, g in w.group_by("seed", maintain_order=True)]
+                 for _, w in df.sort("params", "seed", "step").group_by("params", maintain_order=True)]
+    gammas, kappas, failed = [], [], 0
+    for _ in range(n_boot):
+        sample = pl.concat([runs[i] for runs in per_width for i in rng.integers(0, len(runs), len(runs))])
+        try:
+            fit = fit_horizon(lower_envelope(seed_mean_curves(sample), n_grid=n_grid))
+        except ValueError:
+            failed += 1
+            continue
+        gammas.append(fit.gamma)
+        kappas.append(fit.kappa)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    ci = ({"gamma": [float(v) for v in np.percentile(gammas, q)], "kappa": [float(v) for v in np.percentile(kappas, q)]}
+          if gammas else {"gamma": [None, None], "kappa": [None, None]})
+    return {"ci": ci, "ci_level": level, "n_boot": n_boot, "failed": failed, "resampled": "seeds within each sweep width"}
+
+
+def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra: dict, n_boot: int = 0,
+                   seed: int = 0) -> None:
     df = read_curves(sweep_paths)
     curves = seed_mean_curves(df)
     envelope = lower_envelope(curves, n_grid=n_grid)
@@ -46,6 +72,7 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
                     envelope.censored.size)
     fit = fit_horizon(envelope)
     isoflop = _isoflop_summary(curves, envelope, fit)
+    boot = frontier_bootstrap(df, n_grid, n_boot, seed)
     width_of = dict(df.select("params", "width").unique().iter_rows())
     write_table(envelope_path, pa.Table.from_pydict({
         "compute": envelope.compute, "loss": envelope.loss,
@@ -54,9 +81,9 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
         "censored": envelope.censored}, schema=FRONTIER))
     write_json(horizon_path, {**fit.to_dict(), "compute_unit": "FLOP", "method": "lower envelope of seed-mean "
                "constant-LR curves; per-width argmin centres; weighted least squares of log C on log P",
-               "sweep_widths": sorted(width_of.values()), "isoflop": isoflop, **extra})
-    log.info("horizon fit: kappa %.4g, gamma %.4f +- %.4f, R2 %.4f (grid R2 %.4f)", fit.kappa, fit.gamma,
-             fit.exponent_se, fit.r2, fit.r2_grid)
+               "sweep_widths": sorted(width_of.values()), "isoflop": isoflop, "bootstrap": boot, **extra})
+    log.info("horizon fit: kappa %.4g, gamma %.4f +- %.4f (seed bootstrap %s), R2 %.4f (grid R2 %.4f)", fit.kappa,
+             fit.gamma, fit.exponent_se, boot["ci"]["gamma"], fit.r2, fit.r2_grid)
 
 
 def _isoflop_summary(curves, envelope, fit) -> dict:
