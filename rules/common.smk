@@ -134,7 +134,7 @@ def _train_steps(wildcards, input):
     if not os.path.exists(input.horizon):
         raise FileNotFoundError(errno.ENOENT, "horizon fit not made yet", input.horizon)
     horizon = read_json(input.horizon)
-    fit = HorizonFit(**{k: horizon[k] for k in HorizonFit.__dataclass_fields__})
+    fit = HorizonFit.from_dict(horizon)
     study = study_cfg(wildcards.study)
     params, _, _ = _train_job(wildcards)
     return horizon_steps(fit, params, t["optim"]["batch_size"], study["horizon_scale"], study["gamma_scale"])

@@ -33,7 +33,7 @@ else:
     from supercollapse.analysis.frontier import HorizonFit, horizon_compute, horizon_steps  # noqa: E402
 
     horizon = read_json(snakemake.input.horizon)
-    fit = HorizonFit(**{k: horizon[k] for k in HorizonFit.__dataclass_fields__})
+    fit = HorizonFit.from_dict(horizon)
     study = snakemake.params.study
     params = model_params(task, width)
     batch = int(task["optim"]["batch_size"])

@@ -38,6 +38,11 @@ class HorizonFit:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "HorizonFit":
+        """The fit from a `horizon.json` (extra keys such as the method or the bootstrap are ignored)."""
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class Envelope:
@@ -48,6 +53,27 @@ class Envelope:
     censored: np.ndarray  # bool: past the end of a curve that was still the argmin when it ended
 
 
+def log_curves(curves: dict[int, tuple[np.ndarray, np.ndarray]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """params -> (log C, log L) over each curve's finite, positive points (at least 2 required)."""
+    logs = {}
+    for p, (c, loss) in curves.items():
+        keep = (c > 0) & np.isfinite(loss) & (loss > 0)
+        if keep.sum() < 2:
+            raise ValueError(f"sweep curve with {p} params has fewer than 2 finite points")
+        logs[p] = (np.log(c[keep]), np.log(loss[keep]))
+    return logs
+
+
+def log_loss_table(logs: dict[int, tuple[np.ndarray, np.ndarray]], log_grid: np.ndarray) -> np.ndarray:
+    """[width (params ascending), grid point] log loss interpolated in log C; +inf outside a curve's range."""
+    table = np.full((len(logs), log_grid.size), np.inf)
+    for i, p in enumerate(sorted(logs)):
+        lc, ll = logs[p]
+        inside = (log_grid >= lc[0]) & (log_grid <= lc[-1])
+        table[i, inside] = np.interp(log_grid[inside], lc, ll)
+    return table
+
+
 def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int = 200) -> Envelope:
     """Lower envelope over widths of seed-mean loss curves.
 
@@ -56,21 +82,12 @@ def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int
     """
     if len(curves) < 3:
         raise ValueError(f"the frontier needs at least 3 sweep widths, got {len(curves)}")
-    logs = {}
-    for p, (c, loss) in curves.items():
-        keep = (c > 0) & np.isfinite(loss) & (loss > 0)
-        if keep.sum() < 2:
-            raise ValueError(f"sweep curve with {p} params has fewer than 2 finite points")
-        logs[p] = (np.log(c[keep]), np.log(loss[keep]))
+    logs = log_curves(curves)
     lo = sorted(v[0][0] for v in logs.values())[1]
     hi = max(v[0][-1] for v in logs.values())
     grid = np.linspace(lo, hi, n_grid)
     sizes = np.array(sorted(logs))
-    table = np.full((len(sizes), n_grid), np.inf)
-    for i, p in enumerate(sizes):
-        lc, ll = logs[p]
-        inside = (grid >= lc[0]) & (grid <= lc[-1])
-        table[i, inside] = np.interp(grid[inside], lc, ll)
+    table = log_loss_table(logs, grid)
     best = np.argmin(table, axis=0)
     loss = np.exp(table[best, np.arange(n_grid)])
     censored = np.zeros(n_grid, dtype=bool)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .frontier import Envelope
+from .frontier import Envelope, _r2, _weighted_line, log_curves, log_loss_table
 
 
 @dataclass(frozen=True)
@@ -41,17 +41,11 @@ def isoflop_frontier(curves: dict[int, tuple[np.ndarray, np.ndarray]], envelope:
     if usable.size < 2:
         raise ValueError("isoflop: no uncensored compute range in the envelope")
     levels = np.geomspace(usable.min(), usable.max(), n_levels)
-    log_l = np.full((sizes.size, n_levels), np.nan)
-    for i, p in enumerate(sorted(curves)):
-        c, loss = curves[p]
-        keep = (c > 0) & np.isfinite(loss) & (loss > 0)
-        lc, ll = np.log(c[keep]), np.log(loss[keep])
-        inside = (np.log(levels) >= lc[0]) & (np.log(levels) <= lc[-1])
-        log_l[i, inside] = np.interp(np.log(levels[inside]), lc, ll)
+    log_l = log_loss_table(log_curves(curves), np.log(levels))
     log_p = np.log(sizes)
     used_c, used_p = [], []
     for j in range(n_levels):
-        col = np.where(np.isfinite(log_l[:, j]), log_l[:, j], np.inf)
+        col = log_l[:, j]
         k = int(np.argmin(col))
         if k == 0 or k == sizes.size - 1 or not np.isfinite(col[k - 1:k + 2]).all():
             continue
@@ -66,10 +60,8 @@ def isoflop_frontier(curves: dict[int, tuple[np.ndarray, np.ndarray]], envelope:
         raise ValueError(f"isoflop: only {len(used_c)} compute levels with an interior, bracketed minimum; "
                          "the sweep needs more widths or longer runs")
     x, y = np.log(used_p), np.log(used_c)
-    slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (slope * x + intercept)
-    ss_tot = np.sum((y - y.mean()) ** 2)
-    se = float(np.sqrt(np.sum(resid**2) / (x.size - 2) / np.sum((x - x.mean()) ** 2))) if x.size > 2 else float("nan")
+    ones = np.ones(x.size)
+    slope, intercept, se = _weighted_line(x, y, ones)
     return IsoflopFit(kappa=float(np.exp(-intercept / slope)), gamma=float(slope - 1.0), exponent_se=se,
-                      r2=float(1 - np.sum(resid**2) / ss_tot) if ss_tot > 0 else float("nan"),
+                      r2=_r2(y, slope * x + intercept, ones),
                       levels_compute=[float(v) for v in used_c], levels_params=used_p)
