@@ -120,6 +120,18 @@ THEORY = pa.schema(
 )
 
 
+# Token sequences of a transformer task (train.parquet / test.parquet): one row per sequence of `seq_len`
+# token ids; a row r gives inputs r[:-1] and targets r[1:]. uint16 holds every vocabulary we use (chess
+# characters, 256 grey levels). A function of seq_len because the list size is part of the Arrow type.
+TOKENS_COLUMN = "tokens"
+
+
+def TOKENS(seq_len: int) -> pa.Schema:  # noqa: N802 (named like the other schemas)
+    if int(seq_len) < 2:
+        raise ValueError(f"token sequences need seq_len >= 2 (one input and one target), got {seq_len}")
+    return pa.schema([(TOKENS_COLUMN, pa.list_(pa.uint16(), int(seq_len)))])
+
+
 def check_table(table: pa.Table, schema: pa.Schema, where: str = "table") -> None:
     """Raise a ValueError naming the artifact and column when `table` breaks the contract `schema`."""
     for field in schema:
