@@ -69,3 +69,73 @@ def read_tokens(path: str | os.PathLike) -> np.ndarray:
         parts.append(values.to_numpy(zero_copy_only=True))
     flat = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, np.uint16)
     return flat.reshape(-1, seq_len)
+
+
+class RowCutter:
+    """Cuts a flat token stream, fed in pieces, into rows of `seq_len`; the last partial row is dropped."""
+
+    def __init__(self, seq_len: int):
+        self.seq_len = int(seq_len)
+        self._carry = np.empty(0, dtype=np.uint16)
+        self.dropped = 0
+
+    def feed(self, stream: np.ndarray) -> np.ndarray:
+        """Rows completed by `stream` (an (n, seq_len) uint16 array, possibly empty)."""
+        buf = np.concatenate([self._carry, np.asarray(stream, dtype=np.uint16)])
+        n = len(buf) // self.seq_len
+        self._carry = buf[n * self.seq_len:].copy()
+        return buf[: n * self.seq_len].reshape(n, self.seq_len)
+
+    def close(self) -> int:
+        """Number of tokens left over (not a whole row), which are dropped."""
+        self.dropped, self._carry = len(self._carry), np.empty(0, dtype=np.uint16)
+        return self.dropped
+
+
+class TokenWriter:
+    """Streams (n, seq_len) row blocks into one TOKENS Parquet file, one row group per block of
+    `row_group_rows`; the file appears under its name only when `close()` succeeds (atomic)."""
+
+    def __init__(self, path: str | os.PathLike, seq_len: int, row_group_rows: int = 1 << 16):
+        from ..io import _tmp_path
+
+        self.path, self.seq_len, self.row_group_rows = Path(path), int(seq_len), int(row_group_rows)
+        self._tmp = _tmp_path(self.path)
+        self._writer = pq.ParquetWriter(self._tmp, TOKENS(self.seq_len))
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
+        self.rows = 0
+
+    def write(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows)
+        if rows.ndim != 2 or rows.shape[1] != self.seq_len:
+            raise ValueError(f"{self.path}: expected rows of shape (n, {self.seq_len}), got {rows.shape}")
+        if len(rows):
+            self._pending.append(rows)
+            self._pending_rows += len(rows)
+            self.rows += len(rows)
+        if self._pending_rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(tokens_table(np.concatenate(self._pending)), row_group_size=self.row_group_rows)
+            self._pending, self._pending_rows = [], 0
+
+    def close(self) -> None:
+        try:
+            self._flush()
+            self._writer.close()
+            os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "TokenWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close() if exc_type is None else self.abort()

@@ -1,0 +1,246 @@
+"""The data stage of the transformer tasks: raw data -> train.parquet, test.parquet (schema TOKENS), meta.json.
+
+Sources (`data.source`): `offline_chess` (random legal games, no input files), `lichess` (downloaded Parquet
+shards), `cifar5m` (downloaded npz shards). Work is spread over `workers` processes (fork): units are
+blocks of games, Parquet row groups or blocks of images, and every random choice is seeded per unit, so the
+output does not depend on the number of workers. Results come back in order and are written as they come.
+
+Splits. Chess: each game goes to test or train (offline: the first round(test_fraction * n_games) games,
+which are i.i.d.; Lichess: a seeded coin per game with probability test_fraction), then each split's games
+form one BOS..EOS stream cut into rows of seq_len; rows keep stream order, so training should sample rows
+at random. CIFAR-5M: round(test_fraction * images) images drawn without replacement with the seed; one
+image per row (seq_len 1024).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..io import read_json, write_json
+from . import chess as chess_tok
+from .tokens import RowCutter, TokenWriter
+
+SOURCES = ("offline_chess", "lichess", "cifar5m")
+GAMES_PER_UNIT = 64  # offline games per worker task: about 0.1-1 s of work
+IMAGES_PER_UNIT = 16384
+
+
+def _pool_map(fn: Callable, units: Iterable, workers: int) -> Iterator:
+    """fn over units, results in order; in-process when workers == 1 (tests, debugging)."""
+    units = list(units)
+    if workers <= 1 or len(units) <= 1:
+        yield from (fn(*u) for u in units)
+        return
+    with multiprocessing.get_context("fork").Pool(min(workers, len(units))) as pool:
+        yield from pool.imap(_Star(fn), units)
+
+
+class _Star:
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def __call__(self, args):
+        return self.fn(*args)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file, taken from the download manifest beside it when that matches the file."""
+    path = Path(path)
+    manifest = path.with_name(path.name + ".manifest.json")
+    if manifest.exists():
+        m = read_json(manifest)
+        if m.get("size") == path.stat().st_size and m.get("sha256"):
+            return m["sha256"]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---- offline chess -------------------------------------------------------------------------------------------
+def _offline_unit(seed: int, start: int, stop: int, max_plies: int, elo_suffix: bool):
+    from .chess_offline import encode_random_games
+
+    return encode_random_games(seed, start, stop, max_plies, elo_suffix)
+
+
+def _offline_chess(cfg: dict, train: TokenWriter, test: TokenWriter, workers: int) -> dict:
+    n_games, seed = int(cfg["n_games"]), int(cfg["seed"])
+    n_test = int(round(cfg["test_fraction"] * n_games))
+    if not 0 < n_test < n_games:
+        raise ValueError(f"data.test_fraction {cfg['test_fraction']} of data.n_games {n_games} gives {n_test} "
+                         "test games; need at least one test and one train game")
+    bounds = sorted({0, n_test, n_games, *range(0, n_games, GAMES_PER_UNIT)})
+    units = [(seed, a, b, int(cfg["max_plies"]), bool(cfg["elo_suffix"])) for a, b in zip(bounds, bounds[1:])]
+    cutters = {"train": RowCutter(train.seq_len), "test": RowCutter(test.seq_len)}
+    writers = {"train": train, "test": test}
+    stats = {s: {"games": 0, "tokens": 0, "entropy_nats": 0.0, "plies": 0} for s in writers}
+    for (_, a, _, _, _), (stream, lengths, entropies) in zip(units, _pool_map(_offline_unit, units, workers)):
+        split = "test" if a < n_test else "train"
+        writers[split].write(cutters[split].feed(stream))
+        st = stats[split]
+        st["games"] += len(lengths)
+        st["tokens"] += int(lengths.sum())
+        st["entropy_nats"] += float(entropies.sum())
+    for split, cutter in cutters.items():
+        stats[split]["dropped_tokens"] = cutter.close()
+        st = stats[split]
+        st["entropy_floor_nats_per_token"] = st["entropy_nats"] / st["tokens"]
+    return {
+        "games": {s: stats[s]["games"] for s in stats},
+        "stream_tokens": {s: stats[s]["tokens"] for s in stats},
+        "dropped_tokens": {s: stats[s]["dropped_tokens"] for s in stats},
+        "entropy_nats": {s: stats[s]["entropy_nats"] for s in stats},
+        "entropy_floor_nats_per_token": stats["test"]["entropy_floor_nats_per_token"],
+        "entropy_floor_nats_per_token_train": stats["train"]["entropy_floor_nats_per_token"],
+        "entropy_floor_method": (
+            "Entropy rate of the test split's token stream: sum over its games of sum over plies of "
+            "log(number of legal moves), divided by the stream's tokens (BOS and EOS included). The move choice "
+            "is the only randomness: separators, the result, game end (game over without claims, or the ply "
+            "cap), the suffix, EOS and BOS are functions of the moves (data/chess_offline.py). A lower bound on "
+            "the expected next-token cross-entropy; rows see no context before their start, which only raises "
+            "the achievable loss."),
+    }
+
+
+# ---- lichess ---------------------------------------------------------------------------------------------------
+def _lichess_unit(path: str, shard: int, row_group: int, seed: int, test_fraction: float, elo_suffix: bool):
+    import pyarrow.parquet as pq
+
+    from .lichess import ELO_COLUMNS
+
+    columns = ["movetext", *(ELO_COLUMNS if elo_suffix else ())]
+    try:
+        table = pq.ParquetFile(path).read_row_group(row_group, columns=columns)
+    except Exception as err:  # noqa: BLE001 (any read error: name the file and row group)
+        raise ValueError(f"{path}: cannot read row group {row_group} ({err})") from None
+    movetexts = table.column("movetext").to_pylist()
+    n = len(movetexts)
+    welos = table.column("WhiteElo").to_pylist() if elo_suffix else [None] * n
+    belos = table.column("BlackElo").to_pylist() if elo_suffix else [None] * n
+    is_test = np.random.default_rng([seed, shard, row_group]).random(n) < test_fraction
+    out = {}
+    for split, mask in (("train", ~is_test), ("test", is_test)):
+        idx = np.flatnonzero(mask)
+        try:
+            parts = [chess_tok.encode_game(_movetext(movetexts[i]), welos[i], belos[i], elo_suffix) for i in idx]
+        except ValueError as err:
+            raise ValueError(f"{path}: row group {row_group}: {err}") from None
+        out[split] = (np.concatenate(parts) if parts else np.empty(0, np.uint16), len(idx))
+    return out
+
+
+def _movetext(value) -> str:
+    if value is None:
+        raise ValueError("a game has a null movetext")
+    return value
+
+
+def _lichess(cfg: dict, inputs: list[str], train: TokenWriter, test: TokenWriter, workers: int) -> dict:
+    import pyarrow.parquet as pq
+
+    from .lichess import check_shard
+
+    shards = [int(s) for s in cfg["shards"]]
+    if len(inputs) != len(shards):
+        raise ValueError(f"lichess: {len(inputs)} input files for {len(shards)} shards in data.shards")
+    units = []
+    for path, shard in zip(inputs, shards):
+        check_shard(path, bool(cfg["elo_suffix"]))
+        for rg in range(pq.ParquetFile(path).num_row_groups):
+            units.append((str(path), shard, rg, int(cfg["seed"]), float(cfg["test_fraction"]), bool(cfg["elo_suffix"])))
+    cutters = {"train": RowCutter(train.seq_len), "test": RowCutter(test.seq_len)}
+    writers = {"train": train, "test": test}
+    games = {"train": 0, "test": 0}
+    tokens = {"train": 0, "test": 0}
+    for result in _pool_map(_lichess_unit, units, workers):
+        for split, (stream, n) in result.items():
+            writers[split].write(cutters[split].feed(stream))
+            games[split] += n
+            tokens[split] += len(stream)
+    return {"games": games, "stream_tokens": tokens,
+            "dropped_tokens": {s: c.close() for s, c in cutters.items()}}
+
+
+# ---- cifar-5m --------------------------------------------------------------------------------------------------
+def _cifar_unit(path: str, start: int, stop: int):
+    from .cifar5m import tokenize_slice
+
+    return tokenize_slice(path, start, stop)
+
+
+def _cifar5m(cfg: dict, inputs: list[str], train: TokenWriter, test: TokenWriter, workers: int) -> dict:
+    from .cifar5m import TOKENS_PER_IMAGE, open_images
+
+    if train.seq_len != TOKENS_PER_IMAGE:
+        raise ValueError(f"cifar5m: data.seq_len must be {TOKENS_PER_IMAGE} (one image per row), got {train.seq_len}")
+    counts = [len(open_images(p)) for p in inputs]
+    total = sum(counts)
+    n_test = int(round(cfg["test_fraction"] * total))
+    if not 0 < n_test < total:
+        raise ValueError(f"data.test_fraction {cfg['test_fraction']} of {total} images gives {n_test} test images")
+    is_test = np.zeros(total, bool)
+    is_test[np.random.default_rng(int(cfg["seed"])).choice(total, n_test, replace=False)] = True
+    units, offsets = [], []
+    base = 0
+    for path, n in zip(inputs, counts):
+        for a in range(0, n, IMAGES_PER_UNIT):
+            units.append((str(path), a, min(n, a + IMAGES_PER_UNIT)))
+            offsets.append(base + a)
+        base += n
+    for (_, a, b), offset, rows in zip(units, offsets, _pool_map(_cifar_unit, units, workers)):
+        mask = is_test[offset:offset + (b - a)]
+        test.write(rows[mask])
+        train.write(rows[~mask])
+    return {"images": {"train": total - n_test, "test": n_test}, "images_per_part": dict(zip(map(str, inputs), counts))}
+
+
+# ---- the stage -------------------------------------------------------------------------------------------------
+def make_token_task(data_cfg: dict, inputs: list[str], train_path, test_path, meta_path, workers: int = 1) -> dict:
+    """Tokenize `data_cfg["source"]` from `inputs` (downloaded files; none for offline_chess) into the
+    contract's train/test Parquet files and meta.json. Returns the meta dict."""
+    source = data_cfg.get("source")
+    if source not in SOURCES:
+        raise ValueError(f"data.source {source!r}: expected one of {SOURCES}")
+    seq_len = int(data_cfg["seq_len"])
+    inputs = [str(p) for p in inputs]
+    with TokenWriter(train_path, seq_len) as train, TokenWriter(test_path, seq_len) as test:
+        if source == "offline_chess":
+            details = _offline_chess(data_cfg, train, test, workers)
+        elif source == "lichess":
+            details = _lichess(data_cfg, inputs, train, test, workers)
+        else:
+            details = _cifar5m(data_cfg, inputs, train, test, workers)
+        n_train, n_test = train.rows, test.rows
+    eval_sequences = int(data_cfg.get("eval_sequences", 0))
+    for split, n in (("train", n_train), ("test", n_test)):
+        if n == 0:
+            raise ValueError(f"{source}: the {split} split has no complete row of data.seq_len {seq_len} tokens")
+    if n_test < eval_sequences:
+        raise ValueError(f"{source}: the test split has {n_test} rows, fewer than data.eval_sequences "
+                         f"({eval_sequences}); raise data.test_fraction or lower data.eval_sequences")
+    is_chess = source in ("offline_chess", "lichess")
+    meta = {
+        "source": source,
+        "vocab_size": len(chess_tok.VOCAB) if is_chess else 256,
+        "seq_len": seq_len,
+        "n_train": n_train,
+        "n_test": n_test,
+        "bos_id": chess_tok.BOS_ID if is_chess else None,
+        "eos_id": chess_tok.EOS_ID if is_chess else None,
+        "vocab": list(chess_tok.VOCAB) if is_chess else None,
+        "mask_zero_targets": bool(data_cfg.get("mask_zero_targets", False)),
+        "config": data_cfg,
+        "sha256": {Path(train_path).name: file_sha256(train_path), Path(test_path).name: file_sha256(test_path),
+                   **{Path(p).name: file_sha256(p) for p in inputs}},
+        **details,
+    }
+    write_json(meta_path, meta)
+    return meta
