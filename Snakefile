@@ -17,10 +17,12 @@ include: "rules/frontier.smk"
 include: "rules/train.smk"
 include: "rules/collapse.smk"
 include: "rules/theory.smk"
+include: "rules/schedules.smk"
 include: "rules/report.smk"
 
 
 rule all:
     input:
         all_targets(),
+        schedule_targets(),
     default_target: True

@@ -157,3 +157,126 @@ def train_group(wildcards):
     kind = "optimal" if "study" in wildcards.keys() else "sweep"
     small = jobsize.is_small_job(_train_flops(wildcards, task_cfg(wildcards.task)["sweep"]["steps"]))
     return f"{kind}_small" if small else None
+
+
+# The LR-schedule study (rules/schedules.smk, config key `schedules`).
+SCHED = config["schedules"]
+SCHEDULE_KEYS = ("width", "steps", "horizon_scale", "seeds", "noise_examples", "noise_chunk")
+
+
+def _check_schedules():
+    if not SCHED["enabled"]:
+        return
+    if "const" not in SCHED["schedules"]:
+        raise ValueError("schedules.schedules must include 'const': the noise model predicts every scheduled "
+                         f"curve from the constant-LR run, got {SCHED['schedules']}")
+    if len(SCHED["schedules"]) < 2:
+        raise ValueError("schedules.schedules needs a schedule beside 'const'")
+    for task in schedule_tasks():
+        warmup = task_cfg(task)["optim"]["warmup_steps"]
+        if SCHED["steps"] is not None and warmup >= SCHED["steps"]:
+            raise ValueError(f"schedules.steps ({SCHED['steps']}) must exceed tasks.{task}.optim.warmup_steps "
+                             f"({warmup})")
+
+
+def schedule_tasks():
+    """Tasks the schedule study runs on (none unless schedules.enabled)."""
+    if not SCHED["enabled"]:
+        return []
+    tasks = list(config["tasks"]) if SCHED["tasks"] is None else list(SCHED["tasks"])
+    unknown = sorted(set(tasks) - set(config["tasks"]))
+    if unknown:
+        raise ValueError(f"schedules.tasks: unknown tasks {unknown}; config key tasks has {sorted(config['tasks'])}")
+    return tasks
+
+
+def decay_label(decay_frac):
+    return f"{float(decay_frac):g}"
+
+
+def schedule_run_list():
+    """(schedule, decay_frac) of every run: 'const' once (its decay fraction does not matter), every other
+    schedule at every decay fraction."""
+    runs = [("const", 1.0)] if "const" in SCHED["schedules"] else []
+    return runs + [(s, float(d)) for s in SCHED["schedules"] if s != "const" for d in SCHED["decay_fracs"]]
+
+
+def schedule_runs(wildcards):
+    return [f"{R}/{wildcards.task}/schedules/runs/{s}-d{decay_label(d)}.parquet" for s, d in schedule_run_list()]
+
+
+def schedule_targets():
+    targets = []
+    for task in schedule_tasks():
+        targets += [f"{R}/{task}/schedules/alpha.json", f"{R}/{task}/schedules/figures/noise_model.{PLOT_EXT}"]
+    return targets
+
+
+def schedule_run_inputs(wildcards):
+    inputs = {"target": rules.make_task.output.target, "evalset": rules.make_task.output.evalset}
+    if SCHED["steps"] is None:
+        inputs["horizon"] = rules.fit_frontier.output.horizon
+    return inputs
+
+
+def _schedule_steps(wildcards, input):
+    """Updates of every run of the study: schedules.steps, or the frontier fit's horizon at the width."""
+    if SCHED["steps"] is not None:
+        return SCHED["steps"]
+    import errno
+    import os
+
+    from supercollapse.analysis.frontier import HorizonFit, horizon_steps
+    from supercollapse.io import read_json
+    from supercollapse.train.stage import model_params
+
+    if not os.path.exists(input.horizon):
+        raise FileNotFoundError(errno.ENOENT, "horizon fit not made yet", input.horizon)
+    t = task_cfg(wildcards.task)
+    return horizon_steps(HorizonFit.from_dict(read_json(input.horizon)), model_params(t, SCHED["width"]),
+                         t["optim"]["batch_size"], SCHED["horizon_scale"])
+
+
+def schedule_runtime(wildcards, input):
+    from supercollapse.train.stage import model_params
+
+    t = task_cfg(wildcards.task)
+    params = model_params(t, SCHED["width"])
+    flops = jobsize.train_flops(params, _schedule_steps(wildcards, input), t["optim"]["batch_size"],
+                                SCHED["seeds"], t["n_evals"], t["data"]["eval_size"])
+    # The noise trace: a forward and backward pass per example at every evaluation.
+    flops += 6.0 * params * SCHED["noise_examples"] * t["n_evals"] * SCHED["seeds"]
+    return jobsize.runtime_minutes(flops)
+
+
+def schedule_mem_mb(wildcards):
+    from supercollapse.train.stage import model_params
+
+    t = task_cfg(wildcards.task)
+    m = t["model"]
+    params = model_params(t, SCHED["width"])
+    # Per-example gradients of one chunk per seed, on top of a training job's memory.
+    extra = 4 * params * SCHED["noise_chunk"] * SCHED["seeds"] * jobsize.SAFETY / 1e6
+    return jobsize.mem_mb(params, SCHED["seeds"], t["optim"]["batch_size"], SCHED["width"], m["depth"],
+                          m["expansion"], t["data"]["eval_size"]) + 256 * int(-(-extra // 256))
+
+
+def noise_caption_numbers(wildcards, input):
+    """The numbers the noise-model caption quotes, from alpha.json (<TBD> until it exists)."""
+    import errno
+    import os
+
+    from supercollapse.io import read_json
+
+    if not os.path.exists(input.alpha):
+        raise FileNotFoundError(errno.ENOENT, "alpha.json not made yet", input.alpha)
+    fit = read_json(input.alpha)
+    oos = fit["out_of_sample"]
+    return {"alpha": f"{fit['alpha']:.3f}", "ci": f"[{fit['alpha_ci'][0]:.3f}, {fit['alpha_ci'][1]:.3f}]",
+            "seeds": fit["n_seeds"], "ratio": f"{fit['pooled']['ratio']:.1f}",
+            "rmse_model": f"{fit['pooled']['rmse_model']:.3g}", "rmse_baseline": f"{fit['pooled']['rmse_baseline']:.3g}",
+            "ratio_oos": "n/a" if oos.get("ratio") is None else f"{oos['ratio']:.1f}",
+            "by_run": ", ".join(f"{k} {v:.3f}" for k, v in fit["alpha_by_run"].items())}
+
+
+_check_schedules()

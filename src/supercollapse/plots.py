@@ -160,3 +160,45 @@ def studies_figure(studies_path, out_path, cfg: dict) -> None:
     ax.set(yscale="log", ylabel="mean ratio over the x window", title=f"collapse by study ({df['task'][0]})")
     ax.legend(fontsize=8)
     _save(fig, out_path, cfg)
+
+
+def noise_model_figure(predictions_path, alpha_path, out_path, cfg: dict) -> None:
+    """The SGD-noise model of LR schedules: per decay fraction, the loss gap to the constant-LR run at equal
+    tau (observed, solid; predicted, dashed; seed means) against training progress, and every decay-phase
+    point's observed loss against the model's and the equal-tau baseline's predictions."""
+    from .schemas import NOISE_PREDICTIONS
+
+    _setup(cfg)
+    df = pl.from_arrow(read_table(predictions_path, NOISE_PREDICTIONS)).filter(pl.col("in_fit"))
+    fit = json.loads(Path(alpha_path).read_text())
+    fracs = sorted(df["decay_frac"].unique().to_list(), reverse=True)
+    fig, axes = plt.subplots(1, len(fracs) + 1, figsize=(5 * (len(fracs) + 1), 4.2))
+    schedules = sorted(df["schedule"].unique().to_list())
+    colors = dict(zip(schedules, sns.color_palette("colorblind", len(schedules))))
+    last = df["step"].max()
+    for ax, frac in zip(axes, fracs):
+        mean = (df.filter(pl.col("decay_frac") == frac)
+                .with_columns((pl.col("loss") - pl.col("loss_baseline")).alias("observed"),
+                              (pl.col("loss_pred") - pl.col("loss_baseline")).alias("predicted"))
+                .group_by("schedule", "step").agg(pl.col("observed", "predicted").mean()).sort("schedule", "step"))
+        for (schedule,), g in mean.group_by("schedule", maintain_order=True):
+            u = g["step"].to_numpy() / last
+            ax.plot(u, g["observed"], color=colors[schedule], label=schedule)
+            ax.plot(u, g["predicted"], color=colors[schedule], ls="--")
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set(xlim=(max(0.0, 1 - 1.3 * frac), 1.0), xlabel="t / T",
+               ylabel=r"$L_{sched}(t) - L_{const}(\tau(t))$", title=f"decay over the last {frac:g} (dashed: model)")
+        ax.legend(fontsize=7)
+    ax = axes[-1]
+    dec = df.filter(pl.col("decaying"))
+    ax.scatter(dec["loss"], dec["loss_baseline"], s=3, color="gray", alpha=0.4, label="equal-$\\tau$ baseline")
+    ax.scatter(dec["loss"], dec["loss_pred"], s=3, color="C3", alpha=0.6, label="noise model")
+    lims = [float(dec["loss"].min()), float(dec["loss_baseline"].max())]
+    ax.plot(lims, lims, color="k", lw=0.8)
+    pooled = fit["pooled"]
+    ax.set(xscale="log", yscale="log", xlabel="observed loss", ylabel="predicted loss",
+           title=(f"$\\alpha$ = {fit['alpha']:.3f} [{fit['alpha_ci'][0]:.3f}, {fit['alpha_ci'][1]:.3f}]; "
+                  f"RMSE ratio {pooled['ratio']:.1f}"))
+    ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    _save(fig, out_path, cfg)

@@ -119,6 +119,40 @@ THEORY = pa.schema(
     ]
 )
 
+# The SGD-noise model of LR schedules (schedule study): one row per evaluation point of a scheduled run.
+NOISE_PREDICTIONS = pa.schema(
+    [
+        ("task", pa.string()),
+        ("schedule", pa.string()),
+        ("decay_frac", pa.float64()),
+        ("seed", pa.int64()),
+        ("step", pa.int64()),
+        ("tau", pa.float64()),  # intrinsic time: sum of the LRs applied so far
+        ("lr", pa.float64()),  # eta(t)
+        ("eta_ratio", pa.float64()),  # eta(t) / eta_peak
+        ("noise_trace", pa.float64()),  # Tr(P^-1 Sigma) of this run at this step (NaN where not measured)
+        ("loss", pa.float64()),  # observed eval loss
+        ("loss_baseline", pa.float64()),  # the constant-LR run's loss at equal tau (same seed); NaN outside the fit
+        ("loss_pred", pa.float64()),  # baseline + alpha (eta / eta_peak - 1) Tr(P^-1 Sigma)
+        ("in_fit", pa.bool_()),  # after warmup, step > 0, finite trace: the points alpha is fitted on
+        ("decaying", pa.bool_()),  # in_fit and eta < eta_peak: the points the RMSEs are taken over
+    ]
+)
+
+# Per scheduled run: RMSE over its decay phase of the noise model and of the equal-tau baseline.
+NOISE_RMSE = pa.schema(
+    [
+        ("task", pa.string()),
+        ("schedule", pa.string()),
+        ("decay_frac", pa.float64()),
+        ("seed", pa.int64()),
+        ("n_points", pa.int64()),
+        ("rmse_model", pa.float64()),  # with the task's pooled alpha
+        ("rmse_baseline", pa.float64()),  # alpha = 0: the constant-LR loss at equal tau
+        ("ratio", pa.float64()),  # rmse_baseline / rmse_model
+    ]
+)
+
 
 # Token sequences of a transformer task (train.parquet / test.parquet): one row per sequence of `seq_len`
 # token ids; a row r gives inputs r[:-1] and targets r[1:]. uint16 holds every vocabulary we use (chess

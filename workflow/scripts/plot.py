@@ -22,5 +22,7 @@ elif snakemake.rule == "plot_studies":
     plots.studies_figure(i.studies, out, cfg)
 elif snakemake.rule == "plot_theory":
     plots.theory_figure(i.curves, out, cfg)
+elif snakemake.rule == "plot_noise_model":
+    plots.noise_model_figure(i.predictions, i.alpha, out, cfg)
 else:
     raise ValueError(f"plot.py does not know rule {snakemake.rule!r}")
