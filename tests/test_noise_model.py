@@ -112,3 +112,40 @@ def test_unpaired_seeds_and_bad_inputs():
         design(const, sched.drop("noise_trace"))
     with pytest.raises(ValueError, match="above the constant"):
         design(const.with_columns(pl.col("lr") / 2), sched)
+
+
+def test_stage_writes_alpha_rmse_predictions_and_the_figure(tmp_path):
+    import json
+
+    import pyarrow as pa
+
+    from supercollapse import plots
+    from supercollapse.analysis.noise_stage import noise_model_stage
+    from supercollapse.io import read_table, write_table
+    from supercollapse.schemas import CURVES, NOISE_PREDICTIONS, NOISE_RMSE
+
+    const, sched = _synthetic(0.25, n_seeds=3, noise=1e-3, seed=5)
+    runs = []
+    for (schedule, decay), g in pl.concat([const, sched]).group_by("schedule", "decay_frac", maintain_order=True):
+        n = g.height
+        cols = {"task": ["fourier"] * n, "study": ["schedules"] * n, "width": np.full(n, 16), "depth": np.full(n, 3),
+                "params": np.full(n, 1000), "seed": g["seed"].to_numpy(), "schedule": g["schedule"].to_list(),
+                "step": g["step"].to_numpy(), "tokens": g["step"].to_numpy() * 8, "compute": g["step"].to_numpy() * 48e3,
+                "lr": g["lr"].to_numpy(), "tau": g["tau"].to_numpy(), "eval_loss": g["eval_loss"].to_numpy(),
+                "train_loss": g["eval_loss"].to_numpy(), "diverged": np.zeros(n, bool)}
+        table = pa.Table.from_pydict(cols, schema=CURVES).append_column("noise_trace", pa.array(g["noise_trace"].to_numpy()))
+        path = tmp_path / f"{schedule}-d{decay:g}.parquet"
+        write_table(path, table)
+        runs.append((str(path), schedule, decay))
+    out = noise_model_stage(runs, tmp_path / "alpha.json", tmp_path / "rmse.parquet", tmp_path / "pred.parquet",
+                            "fourier", n_boot=200, seed=0)
+    saved = json.loads((tmp_path / "alpha.json").read_text())
+    assert saved["alpha"] == pytest.approx(0.25, abs=0.02) and saved["alpha_ci"][0] <= 0.25 <= saved["alpha_ci"][1]
+    assert out["pooled"]["ratio"] > 3 and len(saved["alpha_by_run"]) == 8
+    assert read_table(tmp_path / "rmse.parquet", NOISE_RMSE).num_rows == 8 * 3
+    assert read_table(tmp_path / "pred.parquet", NOISE_PREDICTIONS).num_rows == sched.height
+    cfg = {"context": "paper", "style": "whitegrid", "dpi": 60}
+    plots.noise_model_figure(tmp_path / "pred.parquet", tmp_path / "alpha.json", tmp_path / "fig.png", cfg)
+    assert (tmp_path / "fig.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="exactly one 'const'"):
+        noise_model_stage(runs[1:], tmp_path / "a.json", tmp_path / "r.parquet", tmp_path / "p.parquet", "fourier", 10, 0)

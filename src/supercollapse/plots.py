@@ -164,8 +164,8 @@ def studies_figure(studies_path, out_path, cfg: dict) -> None:
 
 def noise_model_figure(predictions_path, alpha_path, out_path, cfg: dict) -> None:
     """The SGD-noise model of LR schedules: per decay fraction, the loss gap to the constant-LR run at equal
-    tau (observed, solid; predicted, dashed; seed means) against training progress, and every decay-phase
-    point's observed loss against the model's and the equal-tau baseline's predictions."""
+    tau (observed, solid; predicted, dashed; seed means) against training progress; and at every decay-phase
+    point the observed gap against the predicted one (the equal-tau baseline predicts 0)."""
     from .schemas import NOISE_PREDICTIONS
 
     _setup(cfg)
@@ -190,13 +190,17 @@ def noise_model_figure(predictions_path, alpha_path, out_path, cfg: dict) -> Non
                ylabel=r"$L_{sched}(t) - L_{const}(\tau(t))$", title=f"decay over the last {frac:g} (dashed: model)")
         ax.legend(fontsize=7)
     ax = axes[-1]
-    dec = df.filter(pl.col("decaying"))
-    ax.scatter(dec["loss"], dec["loss_baseline"], s=3, color="gray", alpha=0.4, label="equal-$\\tau$ baseline")
-    ax.scatter(dec["loss"], dec["loss_pred"], s=3, color="C3", alpha=0.6, label="noise model")
-    lims = [float(dec["loss"].min()), float(dec["loss_baseline"].max())]
-    ax.plot(lims, lims, color="k", lw=0.8)
+    dec = df.filter(pl.col("decaying")).with_columns(
+        (pl.col("loss") - pl.col("loss_baseline")).alias("observed"),
+        (pl.col("loss_pred") - pl.col("loss_baseline")).alias("predicted"))
+    for (schedule,), g in dec.group_by("schedule", maintain_order=True):
+        ax.scatter(g["predicted"], g["observed"], s=3, alpha=0.5, color=colors[schedule], label=schedule)
+    lims = [min(float(dec["observed"].min()), float(dec["predicted"].min())), 0.0]
+    ax.plot(lims, lims, color="k", lw=0.8, label="observed = model")
+    ax.axhline(0.0, color="gray", lw=0.8, ls=":", label=r"equal-$\tau$ baseline")
     pooled = fit["pooled"]
-    ax.set(xscale="log", yscale="log", xlabel="observed loss", ylabel="predicted loss",
+    ax.set(xlabel=r"model: $\alpha\,(\eta/\eta_{peak} - 1)\,\mathrm{Tr}(P^{-1}\Sigma)$",
+           ylabel=r"observed $L - L_{const}(\tau)$",
            title=(f"$\\alpha$ = {fit['alpha']:.3f} [{fit['alpha_ci'][0]:.3f}, {fit['alpha_ci'][1]:.3f}]; "
                   f"RMSE ratio {pooled['ratio']:.1f}"))
     ax.legend(fontsize=7, markerscale=3)
