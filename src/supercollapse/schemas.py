@@ -108,6 +108,67 @@ STUDIES = pa.schema(
     ]
 )
 
+# The one-page summary: one row per (task, study), every fit and statistic with its CI. The frontier
+# columns belong to the task and repeat on each of its studies. CIs are 95% percentile bootstraps over seeds.
+SUMMARY = pa.schema(
+    [
+        ("task", pa.string()),
+        ("study", pa.string()),
+        ("schedule", pa.string()),
+        ("decay_frac", pa.float64()),
+        ("gamma_scale", pa.float64()),
+        ("lr_reference_width", pa.int64()),  # null: µP
+        ("n_widths", pa.int64()),  # collapse widths of the study
+        ("seeds_per_width", pa.int64()),
+        # Frontier (envelope estimator): C*(P) = (P / kappa)^(1 + gamma) FLOPs
+        ("kappa", pa.float64()),
+        ("kappa_lo", pa.float64()),
+        ("kappa_hi", pa.float64()),
+        ("gamma", pa.float64()),
+        ("gamma_se", pa.float64()),  # least-squares standard error (of 1 + gamma, the same number)
+        ("gamma_lo", pa.float64()),  # bootstrap over the sweep seeds within each width
+        ("gamma_hi", pa.float64()),
+        ("frontier_r2", pa.float64()),  # over the per-width points
+        ("frontier_r2_grid", pa.float64()),  # over all interior grid points (the paper's regression)
+        ("frontier_points", pa.int64()),
+        # IsoFLOP estimator (null where it could not be fitted), and its horizons over the envelope's
+        ("isoflop_gamma", pa.float64()),
+        ("isoflop_gamma_se", pa.float64()),
+        ("isoflop_r2", pa.float64()),
+        ("isoflop_horizon_ratio_min", pa.float64()),  # min over the frontier points of C*_isoflop / C*_envelope
+        ("isoflop_horizon_ratio_max", pa.float64()),
+        # L = L_hat + a C^-b on the compute-optimal end points (C in PFLOP for a)
+        ("l_hat", pa.float64()),
+        ("l_hat_lo", pa.float64()),
+        ("l_hat_hi", pa.float64()),
+        ("a", pa.float64()),
+        ("a_lo", pa.float64()),
+        ("a_hi", pa.float64()),
+        ("b", pa.float64()),
+        ("b_lo", pa.float64()),
+        ("b_hi", pa.float64()),
+        # Collapse statistics: means over the x window [x_min, x_max]
+        ("x_min", pa.float64()),
+        ("x_max", pa.float64()),
+        ("mean_ratio_raw", pa.float64()),  # mean Delta / sigma_raw
+        ("mean_ratio_raw_lo", pa.float64()),
+        ("mean_ratio_raw_hi", pa.float64()),
+        ("mean_ratio_norm", pa.float64()),  # mean Delta / sigma_norm
+        ("mean_ratio_norm_lo", pa.float64()),
+        ("mean_ratio_norm_hi", pa.float64()),
+        ("frac_x_delta_below_sigma_raw", pa.float64()),
+        ("median_anova_p", pa.float64()),
+        ("frac_x_anova_p_below_0_05", pa.float64()),
+        # Sensitivity to L_hat: mean Delta / sigma_raw at the ends of L_hat's CI, and the minimum over the scan
+        ("ratio_raw_at_l_hat_lo", pa.float64()),
+        ("ratio_raw_at_l_hat_hi", pa.float64()),
+        ("sensitivity_min_ratio_raw", pa.float64()),
+        ("sensitivity_min_l_hat", pa.float64()),  # the trial L_hat of that minimum
+        ("sensitivity_min_offset_frac", pa.float64()),
+        ("sensitivity_min_at_edge", pa.bool_()),  # the minimum is an end of the scanned range: it may lie beyond
+    ]
+)
+
 # The theory check: exact normalized curves of a sum of power laws at several horizon exponents.
 THEORY = pa.schema(
     [

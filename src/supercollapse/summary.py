@@ -1,0 +1,326 @@
+"""The one-page summary of every fit and statistic, and the numbers quoted in the report's captions.
+
+Reads the JSON/Parquet artifacts only (like plots.py). One formatter serves the Markdown table, its HTML
+twin and the captions, so a number reads the same wherever the report shows it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from .io import read_json, read_table, write_table
+from .schemas import LHAT_SENSITIVITY, STUDIES, SUMMARY, THEORY
+
+MISSING = "–"
+
+
+def _key(d: dict, key: str, where: str):
+    """d[key], or a ValueError naming the artifact and the key it lacks."""
+    if not isinstance(d, dict) or key not in d:
+        raise ValueError(f"{where}: missing key {key!r}")
+    return d[key]
+
+
+def _float(v) -> float | None:
+    return None if v is None else float(v)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Formatting (Markdown, HTML and captions)
+
+
+def fmt(v, digits: int = 3) -> str:
+    """3 significant digits; MISSING for an absent value. NaN stays visible: a bootstrap CI is NaN where
+    resamples gave an infinite ratio (all seeds drawn alike, so sigma = 0)."""
+    v = _float(v)
+    return MISSING if v is None else f"{v:.{digits}g}"
+
+
+def fmt_ci(v, lo, hi, digits: int = 3) -> str:
+    """'value [lo, hi]'; without a CI just the value."""
+    if _float(lo) is None and _float(hi) is None:
+        return fmt(v, digits)
+    return f"{fmt(v, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+
+
+def fmt_se(v, se, digits: int = 3) -> str:
+    return fmt(v, digits) if _float(se) is None else f"{fmt(v, digits)} ± {fmt(se, 2)}"
+
+
+def fmt_frac(v) -> str:
+    v = _float(v)
+    return MISSING if v is None else f"{100 * v:.0f}%"
+
+
+def _interval(lo, hi) -> str:
+    return MISSING if _float(lo) is None and _float(hi) is None else f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def _span(lo, hi) -> str:
+    return MISSING if _float(lo) is None and _float(hi) is None else f"{fmt(lo)}–{fmt(hi)}"
+
+
+def study_setup(row: dict) -> str:
+    """A study's recipe in a few words: schedule, horizon exponent, parameterisation."""
+    schedule = row["schedule"] if row["schedule"] == "const" else f"{row['schedule']} (decay {fmt(row['decay_frac'], 2)})"
+    gamma = "fitted γ" if row["gamma_scale"] == 1.0 else f"{fmt(row['gamma_scale'], 3)}·γ"
+    lr = "µP" if row["lr_reference_width"] is None else f"LRs of width {row['lr_reference_width']}"
+    return f"{schedule}; {gamma}; {lr}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading the artifacts into rows
+
+
+def frontier_columns(horizon: dict, where: str = "horizon.json") -> dict:
+    """The frontier columns of SUMMARY from a horizon.json."""
+    boot = _key(horizon, "bootstrap", where)
+    ci = _key(boot, "ci", f"{where} bootstrap")
+    gamma_ci, kappa_ci = _key(ci, "gamma", f"{where} bootstrap.ci"), _key(ci, "kappa", f"{where} bootstrap.ci")
+    iso = _key(horizon, "isoflop", where)
+    ratios = iso.get("horizon_ratio_to_envelope") or []
+    return {
+        "kappa": _key(horizon, "kappa", where), "kappa_lo": kappa_ci[0], "kappa_hi": kappa_ci[1],
+        "gamma": _key(horizon, "gamma", where), "gamma_se": _key(horizon, "exponent_se", where),
+        "gamma_lo": gamma_ci[0], "gamma_hi": gamma_ci[1],
+        "frontier_r2": _key(horizon, "r2", where), "frontier_r2_grid": _key(horizon, "r2_grid", where),
+        "frontier_points": len(_key(horizon, "points_params", where)),
+        # An IsoFLOP fit that failed records {"error": ...} instead: its columns stay null.
+        "isoflop_gamma": iso.get("gamma"), "isoflop_gamma_se": iso.get("exponent_se"), "isoflop_r2": iso.get("r2"),
+        "isoflop_horizon_ratio_min": min(ratios) if ratios else None,
+        "isoflop_horizon_ratio_max": max(ratios) if ratios else None,
+    }
+
+
+def lhat_columns(lhat: dict, where: str = "lhat.json") -> dict:
+    ci = _key(lhat, "ci", where)
+    out = {}
+    for name in ("l_hat", "a", "b"):
+        lo, hi = _key(ci, name, f"{where} ci")
+        out |= {name: _key(lhat, name, where), f"{name}_lo": lo, f"{name}_hi": hi}
+    return out
+
+
+def sensitivity_columns(summary: dict, sensitivity: pl.DataFrame, where: str = "summary.json") -> dict:
+    """Delta/sigma_raw at the ends of L_hat's CI, and the smallest one over the L_hat scan."""
+    at_ci = _key(summary, "l_hat_sensitivity", where)
+    out = {f"ratio_raw_at_{end}": at_ci.get(end, {}).get("mean_ratio_raw") for end in ("l_hat_lo", "l_hat_hi")}
+    usable = sensitivity.filter(pl.col("mean_ratio_raw").is_not_null() & pl.col("mean_ratio_raw").is_not_nan())
+    usable = usable.sort("l_hat")
+    if usable.height == 0:
+        return out | {"sensitivity_min_ratio_raw": None, "sensitivity_min_l_hat": None,
+                      "sensitivity_min_offset_frac": None, "sensitivity_min_at_edge": None}
+    i = int(usable["mean_ratio_raw"].arg_min())
+    return out | {"sensitivity_min_ratio_raw": usable["mean_ratio_raw"][i],
+                  "sensitivity_min_l_hat": usable["l_hat"][i],
+                  "sensitivity_min_offset_frac": usable["offset_frac"][i],
+                  "sensitivity_min_at_edge": i in (0, usable.height - 1)}
+
+
+def study_columns(study: dict, summary: dict, where: str = "summary.json") -> dict:
+    """The study's setup (a row of studies.parquet) and its collapse statistics (its summary.json)."""
+    x_min, x_max = _key(summary, "x_window", where)
+    return {
+        **{k: study[k] for k in ("task", "study", "schedule", "decay_frac", "gamma_scale", "lr_reference_width")},
+        "n_widths": len(_key(summary, "widths", where)), "seeds_per_width": _key(summary, "seeds_per_width", where),
+        "x_min": x_min, "x_max": x_max,
+        **{k: study[k] for k in ("mean_ratio_raw", "mean_ratio_raw_lo", "mean_ratio_raw_hi", "mean_ratio_norm",
+                                 "mean_ratio_norm_lo", "mean_ratio_norm_hi", "frac_x_delta_below_sigma_raw",
+                                 "median_anova_p")},
+        "frac_x_anova_p_below_0_05": _key(summary, "frac_x_anova_p_below_0.05", where),
+    }
+
+
+def summary_table(rows: list[dict]) -> pa.Table:
+    """SUMMARY from complete rows (every column of the schema), in the given order."""
+    for i, row in enumerate(rows):
+        missing = [n for n in SUMMARY.names if n not in row]
+        if missing:
+            raise ValueError(f"summary row {i} ({row.get('task')}/{row.get('study')}): missing {missing}")
+    cols = {n: [_float(r[n]) if SUMMARY.field(n).type == pa.float64() else r[n] for r in rows] for n in SUMMARY.names}
+    return pa.Table.from_pydict(cols, schema=SUMMARY)
+
+
+def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studies_paths, summary_paths,
+                      lhat_paths, sensitivity_paths) -> pa.Table:
+    """The SUMMARY table of every (task, study) from the artifacts.
+
+    Per-task paths follow `tasks`; per-study paths are task-major (for each task, every study in order),
+    the order of Snakemake's expand(..., task=tasks, study=studies).
+    """
+    n = len(tasks) * len(studies)
+    for name, paths, want in (("horizon", horizon_paths, len(tasks)), ("studies", studies_paths, len(tasks)),
+                              ("summary", summary_paths, n), ("lhat", lhat_paths, n),
+                              ("sensitivity", sensitivity_paths, n)):
+        if len(paths) != want:
+            raise ValueError(f"{len(paths)} {name} paths for {len(tasks)} tasks x {len(studies)} studies "
+                             f"(expected {want})")
+    rows = []
+    for t, task in enumerate(tasks):
+        frontier = frontier_columns(read_json(horizon_paths[t]), str(horizon_paths[t]))
+        by_study = {r["study"]: r for r in pl.from_arrow(read_table(studies_paths[t], STUDIES)).to_dicts()}
+        for s, study in enumerate(studies):
+            if study not in by_study:
+                raise ValueError(f"{studies_paths[t]}: no row for study {study!r} (has {sorted(by_study)})")
+            k = t * len(studies) + s
+            summary = read_json(summary_paths[k])
+            sens = pl.from_arrow(read_table(sensitivity_paths[k], LHAT_SENSITIVITY))
+            rows.append({**study_columns(by_study[study], summary, str(summary_paths[k])), **frontier,
+                         **lhat_columns(read_json(lhat_paths[k]), str(lhat_paths[k])),
+                         **sensitivity_columns(summary, sens, str(summary_paths[k]))})
+    return summary_table(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The one page: Markdown and HTML from the same cells
+
+INTRO = ("CIs are 95% percentile bootstraps: over the sweep seeds within each width for the frontier, over the "
+         "seeds within each width for everything else. Δ/σ is the mean over the x window of the collapse "
+         "deviation over the seed noise floor; below 1 is supercollapse.")
+
+
+def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
+    rows = table.to_pylist()
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    first = {t: next(r for r in rows if r["task"] == t) for t in tasks}
+    frontier = [[t, fmt_se(r["gamma"], r["gamma_se"]), _interval(r["gamma_lo"], r["gamma_hi"]),
+                 fmt_ci(r["kappa"], r["kappa_lo"], r["kappa_hi"]), f"{fmt(r['frontier_r2'])}, {fmt(r['frontier_r2_grid'])}",
+                 str(r["frontier_points"]), fmt_se(r["isoflop_gamma"], r["isoflop_gamma_se"]),
+                 _span(r["isoflop_horizon_ratio_min"], r["isoflop_horizon_ratio_max"])]
+                for t, r in first.items()]
+    lhat = [[r["task"], r["study"], fmt_ci(r["l_hat"], r["l_hat_lo"], r["l_hat_hi"]),
+             fmt_ci(r["a"], r["a_lo"], r["a_hi"]), fmt_ci(r["b"], r["b_lo"], r["b_hi"])] for r in rows]
+    collapse = [[r["task"], r["study"], study_setup(r), f"{r['n_widths']} × {r['seeds_per_width']}",
+                 fmt_ci(r["mean_ratio_raw"], r["mean_ratio_raw_lo"], r["mean_ratio_raw_hi"]),
+                 fmt_ci(r["mean_ratio_norm"], r["mean_ratio_norm_lo"], r["mean_ratio_norm_hi"]),
+                 fmt_frac(r["frac_x_delta_below_sigma_raw"]),
+                 f"{fmt(r['median_anova_p'], 2)} ({fmt_frac(r['frac_x_anova_p_below_0_05'])} < 0.05)"]
+                for r in rows]
+    sensitivity = [[r["task"], r["study"], f"{fmt(r['ratio_raw_at_l_hat_lo'])}, {fmt(r['ratio_raw_at_l_hat_hi'])}",
+                    _sensitivity_min(r)] for r in rows]
+    window = f"[{fmt(rows[0]['x_min'])}, {fmt(rows[0]['x_max'])}]" if rows else ""
+    return [
+        ("Frontier and horizon fit: C*(P) = (P/κ)^(1+γ) FLOPs",
+         ["task", "γ ± SE", "γ 95% CI", "κ [95% CI]", "R² (points, grid)", "points", "IsoFLOP γ ± SE",
+          "C*: IsoFLOP / envelope"], frontier),
+        ("L̂ fit: L = L̂ + a·C^(−b), C in PFLOP", ["task", "study", "L̂ [95% CI]", "a [95% CI]", "b [95% CI]"], lhat),
+        (f"Collapse statistics, means over x ∈ {window}",
+         ["task", "study", "setup", "widths × seeds", "Δ/σ_raw [95% CI]", "Δ/σ_norm [95% CI]", "x with Δ < σ_raw",
+          "ANOVA median p"], collapse),
+        ("Sensitivity to L̂: mean Δ/σ_raw", ["task", "study", "at the ends of L̂'s CI", "smallest over the L̂ scan"],
+         sensitivity),
+    ]
+
+
+def _sensitivity_min(r: dict) -> str:
+    if _float(r["sensitivity_min_ratio_raw"]) is None:
+        return MISSING
+    edge = ", end of the scanned range" if r["sensitivity_min_at_edge"] else ""
+    return f"{fmt(r['sensitivity_min_ratio_raw'])} at L̂ = {fmt(r['sensitivity_min_l_hat'])}{edge}"
+
+
+def markdown(table: pa.Table) -> str:
+    def line(cells):
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    out = ["# Summary of fits and statistics", "", INTRO]
+    for title, header, rows in _sections(table):
+        out += ["", f"## {title}", "", line(header), "|" + "---|" * len(header)] + [line(r) for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def html_page(table: pa.Table) -> str:
+    """The Markdown page as a standalone HTML page (the report shows HTML inline, Markdown only as a download)."""
+    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8"><title>supercollapse summary</title>',
+             "<style>body{font-family:sans-serif;font-size:14px;margin:1em}table{border-collapse:collapse;"
+             "margin-bottom:1.2em}th,td{border:1px solid #bbb;padding:3px 8px;text-align:left}"
+             "th{background:#eee}</style></head><body>", "<h1>Summary of fits and statistics</h1>",
+             f"<p>{html.escape(INTRO)}</p>"]
+    for title, header, rows in _sections(table):
+        parts.append(f"<h2>{html.escape(title)}</h2><table><thead><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>")
+        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+        parts.append("</tbody></table>")
+    return "\n".join(parts + ["</body></html>"]) + "\n"
+
+
+def write_text(path, text: str) -> None:
+    """Write text atomically (temporary name in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def summary_stage(tasks, studies, inputs: dict, parquet_path, markdown_path, html_path) -> None:
+    """Rule summary_table: `inputs` holds the path lists horizon, studies, summary, lhat, sensitivity."""
+    table = read_summary_rows(list(tasks), list(studies), *(list(inputs[k]) for k in
+                              ("horizon", "studies", "summary", "lhat", "sensitivity")))
+    write_table(parquet_path, table)
+    write_text(markdown_path, markdown(table))
+    write_text(html_path, html_page(table))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Caption numbers: formatted strings for the report's captions, from a figure rule's own inputs
+
+
+def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
+    """The numbers a figure's caption quotes, read from the files its rule reads (name -> path)."""
+    if figure == "frontier":
+        h = frontier_columns(read_json(inputs["horizon"]), str(inputs["horizon"]))
+        return {"gamma": fmt_se(h["gamma"], h["gamma_se"]), "gamma_ci": _interval(h["gamma_lo"], h["gamma_hi"]),
+                "kappa": fmt_ci(h["kappa"], h["kappa_lo"], h["kappa_hi"]), "r2": fmt(h["frontier_r2"], 4),
+                "r2_grid": fmt(h["frontier_r2_grid"], 3), "points": h["frontier_points"],
+                "isoflop_gamma": fmt_se(h["isoflop_gamma"], h["isoflop_gamma_se"]),
+                "isoflop_ratio": _span(h["isoflop_horizon_ratio_min"], h["isoflop_horizon_ratio_max"])}
+    if figure == "curves":
+        lhat = read_json(inputs["lhat"])
+        c = lhat_columns(lhat, str(inputs["lhat"]))
+        return {"l_hat": fmt_ci(c["l_hat"], c["l_hat_lo"], c["l_hat_hi"]), "a": fmt_ci(c["a"], c["a_lo"], c["a_hi"]),
+                "b": fmt_ci(c["b"], c["b_lo"], c["b_hi"]), "n_end_points": len(lhat.get("end_points", []))}
+    if figure in ("collapse", "deviation"):
+        s = read_json(inputs["summary"])
+        where = str(inputs["summary"])
+        lo, hi = _key(s, "mean_ratio_raw_ci", where)
+        nlo, nhi = _key(s, "mean_ratio_norm_ci", where)
+        out = {"widths": ", ".join(str(w) for w in _key(s, "widths", where)), "seeds": _key(s, "seeds_per_width", where),
+               "x_window": "[{}, {}]".format(*(fmt(v) for v in _key(s, "x_window", where))),
+               "l_hat": fmt(_key(s, "l_hat", where)),
+               "ratio_raw": fmt_ci(_key(s, "mean_ratio_raw", where), lo, hi),
+               "ratio_norm": fmt_ci(_key(s, "mean_ratio_norm", where), nlo, nhi),
+               "delta": fmt(_key(s, "mean_delta_std", where)), "sigma_raw": fmt(_key(s, "mean_sigma_raw", where)),
+               "sigma_norm": fmt(_key(s, "mean_sigma_norm", where)),
+               "frac_below_raw": fmt_frac(_key(s, "frac_x_delta_below_sigma_raw", where)),
+               "median_p": fmt(_key(s, "median_anova_p", where), 2),
+               "frac_p": fmt_frac(_key(s, "frac_x_anova_p_below_0.05", where))}
+        if figure == "deviation":
+            sens = sensitivity_columns(s, pl.from_arrow(read_table(inputs["sensitivity"], LHAT_SENSITIVITY)), where)
+            out |= {"ratio_at_ci": f"{fmt(sens['ratio_raw_at_l_hat_lo'])}, {fmt(sens['ratio_raw_at_l_hat_hi'])}",
+                    "sensitivity_min": _sensitivity_min(sens)}
+        return out
+    if figure == "studies":
+        df = pl.from_arrow(read_table(inputs["studies"], STUDIES))
+        return {"studies": [{"study": r["study"], "setup": study_setup(r),
+                             "ratio_raw": fmt_ci(r["mean_ratio_raw"], r["mean_ratio_raw_lo"], r["mean_ratio_raw_hi"]),
+                             "ratio_norm": fmt_ci(r["mean_ratio_norm"], r["mean_ratio_norm_lo"], r["mean_ratio_norm_hi"]),
+                             "median_p": fmt(r["median_anova_p"], 2)} for r in df.to_dicts()]}
+    if figure == "theory":
+        return {"panels": theory_spreads(pl.from_arrow(read_table(inputs["curves"], THEORY)))}
+    if figure == "summary":
+        return {"tasks": len(inputs["horizon"]), "studies": len(inputs["summary"])}
+    raise ValueError(f"caption_numbers: unknown figure {figure!r}")
+
+
+def theory_spreads(df: pl.DataFrame) -> list[dict]:
+    """Per horizon exponent: gamma and the largest spread of ell across model sizes at any x."""
+    spread = (df.group_by("gamma_scale", "gamma", "x").agg((pl.col("ell").max() - pl.col("ell").min()).alias("d"))
+              .group_by("gamma_scale", "gamma").agg(pl.col("d").max()).sort("gamma_scale"))
+    return [{"gamma_scale": fmt(r["gamma_scale"]), "gamma": fmt(r["gamma"]), "spread": fmt(r["d"], 2)}
+            for r in spread.to_dicts()]
