@@ -59,9 +59,12 @@ def measure(case: dict) -> list[dict]:
     import jax.numpy as jnp
     from jax.sharding import NamedSharding, PartitionSpec
 
-    from supercollapse.data.fourier import make_target
+    import numpy as np
+
+    from supercollapse.data.fourier import make_target, sample_inputs
     from supercollapse.train.engine import RunSpec, build_programs, data_mesh, initial_state
     from supercollapse.train.schedules import schedule_values
+    from supercollapse.train.tasks import FourierTask
 
     max_steps, repeats = case["steps"], case["repeats"]
     total = max_steps * (repeats + 1) + 11
@@ -70,8 +73,11 @@ def measure(case: dict) -> list[dict]:
                    seeds=tuple(range(case["seeds"])), schedule="const", base_width=min(128, case["width"]),
                    compute_dtype=case["precision"])
     target = make_target(case["n_modes"], case["input_dim"], 2.0, seed=0)
+    x = sample_inputs(np.random.default_rng(0), 16, case["input_dim"])
+    task = FourierTask(target, x, target(x))  # the evaluation set is not timed
     mesh = data_mesh(case["devices"], spec.batch_size)
-    init, step, run_segment, _ = build_programs(spec, target, schedule_values("const", total, 0, 1.0), mesh)
+    programs = build_programs(spec, task, schedule_values("const", total, 0, 1.0), mesh)
+    init, step, run_segment, train_data = programs.init, programs.step, programs.run_segment, programs.train_data
 
     def fresh_state():
         state, lr_tree = initial_state(spec, init, spec.seeds)
@@ -98,7 +104,7 @@ def measure(case: dict) -> list[dict]:
         def run(steps):
             nonlocal state, position
             for t in range(position, position + steps):
-                state = step_jit(jnp.int32(t), state, lr_tree)
+                state = step_jit(jnp.int32(t), state, lr_tree, train_data)
             jax.block_until_ready(state)
             position += steps
         return run

@@ -7,13 +7,14 @@ from supercollapse.data.fourier import make_target, sample_inputs
 from supercollapse.schemas import CURVES, check_table
 from supercollapse.train.engine import RunSpec, train
 from supercollapse.train.schedules import schedule_values
+from supercollapse.train.tasks import FourierTask
 
 
 @pytest.fixture(scope="module")
 def task():
     target = make_target(32, 4, 2.0, seed=0)
     x = sample_inputs(np.random.default_rng(1), 256, 4).astype(np.float32)
-    return target, x, target(x.astype(np.float64))
+    return FourierTask(target, x, target(x.astype(np.float64)))
 
 
 def _spec(**kw):
@@ -24,7 +25,7 @@ def _spec(**kw):
 
 def test_curves_follow_the_contract_and_account_compute(task):
     spec = _spec()
-    table, meta = train(spec, *task)
+    table, meta = train(spec, task)
     check_table(table, CURVES)
     df = table.to_pandas()
     assert sorted(df.seed.unique()) == [0, 1]
@@ -43,8 +44,8 @@ def test_curves_follow_the_contract_and_account_compute(task):
 
 
 def test_same_seed_gives_identical_curves(task):
-    a, _ = train(_spec(), *task)
-    b, _ = train(_spec(), *task)
+    a, _ = train(_spec(), task)
+    b, _ = train(_spec(), task)
     np.testing.assert_array_equal(a.column("eval_loss").to_numpy(), b.column("eval_loss").to_numpy())
     # Seeds differ from each other.
     loss = a.to_pandas().pivot(index="step", columns="seed", values="eval_loss")
@@ -52,20 +53,20 @@ def test_same_seed_gives_identical_curves(task):
 
 
 def test_sequential_seed_batching_matches_vmap(task):
-    a, _ = train(_spec(), *task)
-    b, _ = train(_spec(seed_batching="sequential"), *task)
+    a, _ = train(_spec(), task)
+    b, _ = train(_spec(seed_batching="sequential"), task)
     np.testing.assert_allclose(a.column("eval_loss").to_numpy(), b.column("eval_loss").to_numpy(), rtol=1e-4)
 
 
 def test_divergence_is_flagged_not_raised(task):
-    table, meta = train(_spec(lr=1e30, warmup_steps=0), *task)
+    table, meta = train(_spec(lr=1e30, warmup_steps=0), task)
     assert table.column("diverged").to_numpy().all()
     assert meta["diverged_seeds"] == [0, 1]
 
 
 def test_bfloat16_compute_trains_close_to_float32(task):
-    a, _ = train(_spec(), *task)
-    b, meta = train(_spec(compute_dtype="bfloat16"), *task)
+    a, _ = train(_spec(), task)
+    b, meta = train(_spec(compute_dtype="bfloat16"), task)
     ea, eb = a.column("eval_loss").to_numpy(), b.column("eval_loss").to_numpy()
     assert not np.array_equal(ea, eb)  # the bf16 path really ran
     np.testing.assert_allclose(eb, ea, rtol=0.05)  # and trains the same model to bf16 accuracy

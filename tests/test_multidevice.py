@@ -21,10 +21,11 @@ DRIVER = textwrap.dedent("""
     import numpy as np
     from supercollapse.data.fourier import make_target, sample_inputs
     from supercollapse.train.engine import RunSpec, train
+    from supercollapse.train.tasks import FourierTask
     assert jax.device_count() == 2, jax.devices()
     target = make_target(32, 4, 2.0, seed=0)
     x = sample_inputs(np.random.default_rng(1), 256, 4).astype(np.float32)
-    y = target(x.astype(np.float64))
+    task = FourierTask(target, x, target(x.astype(np.float64)))
     out = {}
     for name, seed_batching, devices in (("one", "vmap", 1), ("two", "vmap", 2), ("two_again", "vmap", 2),
                                          ("two_sequential", "sequential", 2)):
@@ -33,7 +34,7 @@ DRIVER = textwrap.dedent("""
                        seed_batching=seed_batching)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. donated buffers that could not be reused
-            table, meta = train(spec, target, x, y, devices=devices)
+            table, meta = train(spec, task, devices=devices)
         out[name] = {"eval_loss": table.column("eval_loss").to_pylist(),
                      "train_loss": table.column("train_loss").to_pylist(), "devices": meta["devices"]}
     print(json.dumps(out))

@@ -19,6 +19,7 @@ import pytest
 from supercollapse.data.stage import load_fourier_task, make_fourier_task
 from supercollapse.train import checkpoint as ckpt
 from supercollapse.train.engine import RunSpec, train
+from supercollapse.train.tasks import FourierTask
 
 DATA = {"input_dim": 4, "n_modes": 32, "pareto_exponent": 2.0, "eval_size": 256, "seed": 0}
 # Long enough (about 2 s of updates on one CPU thread) that the kill lands mid-run.
@@ -36,8 +37,8 @@ DRIVER = textwrap.dedent("""
     spec, root = json.loads(sys.argv[1]), Path(sys.argv[2])
     spec["seeds"] = tuple(spec["seeds"])
     policy = CheckpointPolicy(root / "results/.checkpoints/run", every_s=0.0)
-    run_job(RunSpec(**spec), root / "target.parquet", root / "eval.parquet", root / "results/run.parquet",
-            extra_meta={"code_hash": "test"}, checkpoint=policy)
+    run_job(RunSpec(**spec), {"target": root / "target.parquet", "evalset": root / "eval.parquet"},
+            root / "results/run.parquet", extra_meta={"code_hash": "test"}, checkpoint=policy)
 """)
 
 
@@ -86,8 +87,8 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(data):
     assert meta["resumed_from"]["step"] >= killed_at >= SPEC["steps"] // 8
     assert not (data / "results/.checkpoints").exists(), "checkpoint folder not removed on success"
 
-    target, x, y = load_fourier_task(data / "target.parquet", data / "eval.parquet")
-    reference, _ = train(RunSpec(**SPEC), target, x, y)
+    task = FourierTask(*load_fourier_task(data / "target.parquet", data / "eval.parquet"))
+    reference, _ = train(RunSpec(**SPEC), task)
     for column in ("step", "seed", "eval_loss", "train_loss", "lr", "tau"):
         np.testing.assert_array_equal(resumed.column(column).to_numpy(), reference.column(column).to_numpy(),
                                       err_msg=column)
@@ -98,21 +99,21 @@ def _task():
 
     target = make_target(32, 4, 2.0, seed=0)
     x = sample_inputs(np.random.default_rng(1), 128, 4).astype(np.float32)
-    return target, x, target(x.astype(np.float64))
+    return FourierTask(target, x, target(x.astype(np.float64)))
 
 
 def test_checkpoint_of_another_run_is_ignored_with_a_log_line(tmp_path, caplog):
     small = {**SPEC, "steps": 200, "n_evals": 8}
     policy = ckpt.CheckpointPolicy(tmp_path / ".checkpoints" / "w8", every_s=0.0)
     task = _task()
-    train(RunSpec(**small), *task, checkpoint=policy, extra_meta={"code_hash": "a"})
+    train(RunSpec(**small), task, checkpoint=policy, extra_meta={"code_hash": "a"})
     assert policy.path.exists()  # the caller (run_job) removes it after writing the output
     with caplog.at_level(logging.INFO, logger="supercollapse.train"):
-        reference, _ = train(RunSpec(**small), *task, checkpoint=policy, extra_meta={"code_hash": "b"})
+        reference, _ = train(RunSpec(**small), task, checkpoint=policy, extra_meta={"code_hash": "b"})
     assert "belongs to another run" in caplog.text and "resuming" not in caplog.text
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="supercollapse.train"):
-        table, meta = train(RunSpec(**small), *task, checkpoint=policy, extra_meta={"code_hash": "b"})
+        table, meta = train(RunSpec(**small), task, checkpoint=policy, extra_meta={"code_hash": "b"})
     assert "resuming width 8" in caplog.text and meta["resumed_from"] is not None
     np.testing.assert_array_equal(table.column("eval_loss").to_numpy(), reference.column("eval_loss").to_numpy())
 
@@ -121,12 +122,12 @@ def test_sequential_seed_groups_resume_mid_run(tmp_path):
     # A checkpoint every 50 updates; a run resumed from each point in turn gives the same curves.
     small = RunSpec(**{**SPEC, "steps": 120, "n_evals": 10, "seed_batching": "sequential"})
     task = _task()
-    reference, _ = train(small, *task)
+    reference, _ = train(small, task)
     policy = ckpt.CheckpointPolicy(tmp_path / ".checkpoints" / "w8", every_s=1e9, every_steps=50)
-    train(small, *task, checkpoint=policy)
+    train(small, task, checkpoint=policy)
     header = json.loads(np.load(policy.path)["__header__"].tobytes().decode())
     assert header["group"] == 1  # the last checkpoint is inside the second seed's run
-    table, meta = train(small, *task, checkpoint=policy)
+    table, meta = train(small, task, checkpoint=policy)
     assert meta["resumed_from"]["group"] == 1
     np.testing.assert_array_equal(table.column("eval_loss").to_numpy(), reference.column("eval_loss").to_numpy())
     np.testing.assert_array_equal(table.column("train_loss").to_numpy(), reference.column("train_loss").to_numpy())

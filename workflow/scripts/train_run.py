@@ -25,21 +25,24 @@ from supercollapse.train.stage import model_params, run_job, run_spec  # noqa: E
 w = snakemake.wildcards
 task = snakemake.params.task
 width = int(w.width)
+inputs = dict(snakemake.input.items())  # named as in supercollapse.train.stage.INPUTS for the task's kind
+# A transformer's vocabulary size and sequence length come from its data (meta.json).
+meta = read_json(inputs["meta"]) if task["kind"] == "transformer" else None
 extra = {"code_hash": snakemake.params.code}
 if snakemake.rule == "sweep_run":
     sweep = snakemake.params.sweep
-    spec = run_spec(w.task, task, "sweep", width, sweep["steps"], sweep["seeds"], sweep["schedule"], 1.0)
+    spec = run_spec(w.task, task, "sweep", width, sweep["steps"], sweep["seeds"], sweep["schedule"], 1.0, meta=meta)
 else:
     from supercollapse.analysis.frontier import HorizonFit, horizon_compute, horizon_steps  # noqa: E402
 
     horizon = read_json(snakemake.input.horizon)
     fit = HorizonFit.from_dict(horizon)
     study = snakemake.params.study
-    params = model_params(task, width)
+    params = model_params(task, width, meta)
     batch = int(task["optim"]["batch_size"])
     steps = horizon_steps(fit, params, batch, study["horizon_scale"], study["gamma_scale"])
     spec = run_spec(w.task, task, w.study, width, steps, snakemake.params.seeds, study["schedule"],
-                    study["decay_frac"], lr_reference_width=study["lr_reference_width"])
+                    study["decay_frac"], lr_reference_width=study["lr_reference_width"], meta=meta)
     extra["horizon"] = {"kappa": fit.kappa, "gamma": fit.gamma,
                         "optimal_compute": horizon_compute(fit, params, study["gamma_scale"]),
                         "horizon_scale": study["horizon_scale"], "gamma_scale": study["gamma_scale"]}
@@ -48,5 +51,5 @@ else:
 cfg = snakemake.config
 policy = CheckpointPolicy(checkpoint_dir(cfg["results"], snakemake.output[0]), **cfg["checkpoint"])
 devices = resolve_devices(cfg["tasks"][w.task]["devices"])
-run_job(spec, snakemake.input.target, snakemake.input.evalset, snakemake.output[0], extra_meta=extra,
-        checkpoint=policy, devices=devices)
+run_job(spec, {k: v for k, v in inputs.items() if k != "horizon"}, snakemake.output[0], extra_meta=extra,
+        checkpoint=policy, devices=devices, eval_sequences=task["data"].get("eval_sequences"))

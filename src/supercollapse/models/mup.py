@@ -1,9 +1,10 @@
 """µP per-parameter learning rates (DESIGN §3).
 
 Every array gets base_lr * (its fan-in at the base width / its fan-in): matrices whose fan-in grows with
-width get LR proportional to base_width / fan_in; arrays whose fan-in is fixed (the embedding) keep the
-base LR, times the embedding multiplier. This mirrors the paper's code, which builds the base-width model
-and divides shapes. For the no-µP ablation, `reference_width` computes the multipliers at a fixed width and
+width get LR proportional to base_width / fan_in; embeddings keep the base LR, times the embedding
+multiplier. An embedding's fan-in is fixed whatever its storage: the MLP's input layer (D x input_dim) and
+the transformer's token and position tables (V x D, L x D, looked up by row: a one-hot input of size V or
+L). This mirrors the paper's code, which builds the base-width model and divides shapes. For the no-µP ablation, `reference_width` computes the multipliers at a fixed width and
 uses them for every width.
 """
 
@@ -11,12 +12,16 @@ from __future__ import annotations
 
 import jax
 
-EMBEDDING_LEAVES = ("embed_DxI",)
+# Array names (fields of the models) that are embeddings -> the axis holding their fan-in: the MLP's input
+# layer (out x in), the transformer's token and position tables (one row per token / position).
+EMBEDDING_FAN_IN_AXIS = {"embed_DxI": -1, "embed_VxD": 0, "pos_embed_LxD": 0}
+EMBEDDING_LEAVES = tuple(EMBEDDING_FAN_IN_AXIS)
 
 
 def fan_in(name: str, shape: tuple[int, ...]) -> int:
-    """The input dimension of a weight array: its last axis (weights are stored out x in)."""
-    return int(shape[-1])
+    """The input dimension of a weight array: its last axis (weights are stored out x in); for an embedding
+    table stored one row per token or position, its first axis."""
+    return int(shape[EMBEDDING_FAN_IN_AXIS.get(name, -1)])
 
 
 def lr_multipliers(shapes: dict[str, tuple[int, ...]], base_shapes: dict[str, tuple[int, ...]],

@@ -1,27 +1,36 @@
-"""Training engine for the Fourier MLP task: all seeds of one width in one compiled program.
+"""Training engine: all seeds of one width in one compiled program, for any task adapter (tasks.py).
 
 Seeds are batched with `jax.vmap` (or run one after another, `seed_batching="sequential"`; which is faster
 depends on the device). Between two evaluation points the updates run inside one jitted `fori_loop`
 whose bounds are traced, so a run compiles once and the host is visited only at evaluation points.
-Inputs are drawn on the device from a counter-based stream: the batch of update t of seed w is a pure
-function of (w, t), fresh every step, never reused, and identical on rerun.
+Batches are made on the device from a counter-based stream: the batch of update t of seed w is a pure
+function of (w, t) (`task.batch(train_data, fold_in(key_w, t), B)`), identical on rerun. The task's data
+(the Fourier target's coefficients, or the whole train token array) is put on the device once and passed to
+the compiled program as an argument. The loss is written per example (`task.example_loss`) and averaged
+over the batch with `jax.vmap`, so per-example gradients are one `jax.vmap(jax.grad(...))` away.
 
 A job can checkpoint at evaluation points (`checkpoint.py`) and resume from there: since the segments
 between evaluation points and the input stream are the same, a resumed run writes the same curves as an
 uninterrupted one (bit-identical on a CPU). With `devices > 1` each seed's batch is split over the local
 devices (data parallel: parameters replicated, gradients all-reduced by XLA's SPMD partitioner); the input
 stream is partitionable, so every device count sees the same inputs and only summation order differs.
+
+Device memory: the train data lives on every device in full. Token arrays are uint16 (2 bytes per token),
+so e.g. 4e9 tokens take 8 GB of each device; `train` refuses (naming the size) an array larger than half
+of a device's memory where the backend reports it. Larger corpora need a host-side streaming path.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
-import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -32,17 +41,18 @@ import pyarrow as pa
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ..data.fourier import FourierTarget
-from ..models.mlp import MLP, count_params
 from ..models.mup import leaf_shapes, lr_multipliers
+from ..models.transformer import ATTENTION_IMPLEMENTATIONS, check_shape
 from ..schemas import CURVES
 from . import checkpoint as ckpt
 from .eval_grid import eval_steps as make_eval_steps
 from .schedules import schedule_values
+from .tasks import ADAPTERS, COMPUTE_DTYPES, KINDS
 
 log = logging.getLogger("supercollapse.train")
 
-COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# A train-data array larger than this fraction of a device's memory is refused (the model needs the rest).
+MAX_DATA_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,10 +63,16 @@ class RunSpec:
     study: str
     width: int
     depth: int
-    input_dim: int
     steps: int
     batch_size: int
     seeds: tuple[int, ...]
+    kind: str = "fourier_mlp"  # or "transformer" (tasks.KINDS)
+    input_dim: int = 0  # fourier_mlp: input dimension
+    vocab_size: int = 0  # transformer: vocabulary size
+    seq_len: int = 0  # transformer: tokens per row (the model sees seq_len - 1)
+    head_dim: int = 64  # transformer: attention head dimension
+    attention: str = "xla"  # transformer: jax.nn.dot_product_attention implementation ("xla" or "cudnn")
+    mask_zero_targets: bool = False  # transformer: leave targets equal to 0 out of the loss
     schedule: str = "linear"
     decay_frac: float = 1.0
     warmup_steps: int = 0
@@ -75,17 +91,35 @@ class RunSpec:
     def __post_init__(self):
         if self.compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"compute_dtype must be one of {sorted(COMPUTE_DTYPES)}, got {self.compute_dtype!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "fourier_mlp" and self.input_dim < 1:
+            raise ValueError(f"a fourier_mlp run needs input_dim >= 1, got {self.input_dim}")
+        if self.kind == "transformer":
+            if self.vocab_size < 2 or self.seq_len < 2:
+                raise ValueError(f"a transformer run needs vocab_size >= 2 and seq_len >= 2, got {self.vocab_size} "
+                                 f"and {self.seq_len}")
+            check_shape(self.width, self.head_dim)
+            check_shape(self.base_width, self.head_dim)
+            if self.lr_reference_width is not None:
+                check_shape(self.lr_reference_width, self.head_dim)
+            if self.attention not in ATTENTION_IMPLEMENTATIONS:
+                raise ValueError(f"attention must be one of {ATTENTION_IMPLEMENTATIONS}, got {self.attention!r}")
 
     @property
     def params(self) -> int:
-        return count_params(self.width, self.depth, self.input_dim, self.expansion)
+        return ADAPTERS[self.kind].params(self)
+
+    @property
+    def tokens_per_example(self) -> int:
+        return ADAPTERS[self.kind].tokens_per_example(self)
 
 
-def _model(spec: RunSpec, width: int, key: jax.Array) -> MLP:
-    return MLP(key, width=width, depth=spec.depth, input_dim=spec.input_dim, expansion=spec.expansion)
+def _model(spec: RunSpec, width: int, key: jax.Array):
+    return ADAPTERS[spec.kind].model(spec, width, key)
 
 
-def _lr_tree(spec: RunSpec, params: MLP) -> MLP:
+def _lr_tree(spec: RunSpec, params):
     """A pytree shaped like one model holding each array's µP LR multiplier."""
     def shapes_at(width: int) -> dict[str, tuple[int, ...]]:
         return leaf_shapes(eqx.filter_eval_shape(_model, spec, width, jax.random.PRNGKey(0)))
@@ -95,66 +129,101 @@ def _lr_tree(spec: RunSpec, params: MLP) -> MLP:
     return jax.tree_util.tree_map_with_path(lambda path, _: mults[path[-1].name], params)
 
 
-def _target_fn(target: FourierTarget):
-    freqs_KxI = jnp.asarray(target.freqs, dtype=jnp.float32)
-    weights_K = jnp.asarray(target.weights, dtype=jnp.float32)
-    phases_K = jnp.asarray(target.phases, dtype=jnp.float32)
+class Programs(NamedTuple):
+    """The compiled pieces of one run (all seeds of a group vmapped; `mesh` shards each batch).
 
-    def target_fn(x_BxI):
-        return (math.sqrt(2.0) * jnp.cos(2 * jnp.pi * (x_BxI @ freqs_KxI.T) + phases_K)) @ weights_K
+    init(seed_keys) -> (params, Adam state, data keys) of every seed;
+    step(t, state, lr_tree, train_data) -> state after update t (one vmapped update; the benchmark's
+        per-step baseline);
+    run_segment((start, stop), state, lr_tree) -> state after updates start .. stop-1, inside one jitted
+        fori_loop with traced bounds (one compilation per run), `state` donated;
+    evaluate(params) -> (seeds,) mean `example_loss` over the task's evaluation data;
+    example_loss(model, example): the task's loss of one example in the run's compute dtype;
+    train_data: the task's train data, on the device(s).
+    """
 
-    return target_fn
+    init: Callable
+    step: Callable
+    run_segment: Callable
+    evaluate: Callable
+    example_loss: Callable
+    train_data: object
 
 
-def _half_mse(model: MLP, x_BxI, y_B, compute_dtype=jnp.float32):
-    """½ mean squared error. In a low-precision `compute_dtype` the model runs on a cast copy of the float32
-    weights (so gradients and updates stay float32) and the error is reduced in float32."""
-    if compute_dtype != jnp.float32:
-        model = jax.tree.map(lambda a: a.astype(compute_dtype), model)
-        return 0.5 * jnp.mean((model(x_BxI.astype(compute_dtype)).astype(jnp.float32) - y_B) ** 2)
-    return 0.5 * jnp.mean((model(x_BxI) - y_B) ** 2)
+def _batch_sharding(mesh, leaf) -> NamedSharding:
+    return NamedSharding(mesh, P("data", *([None] * (leaf.ndim - 1))))
 
 
-def build_programs(spec: RunSpec, target: FourierTarget, schedule: np.ndarray, mesh=None):
-    """(init, step, run_segment, evaluate); `step` is one vmapped update (for the benchmark's baseline)."""
+def build_programs(spec: RunSpec, task, schedule: np.ndarray, mesh=None) -> Programs:
+    """The run's programs for `task` (a tasks.py adapter of the spec's kind)."""
     adam = optax.scale_by_adam(b1=spec.b1, b2=spec.b2, eps=spec.eps)
-    compute_dtype = COMPUTE_DTYPES[spec.compute_dtype]
     sched = jnp.asarray(schedule, dtype=jnp.float32)
-    target_fn = _target_fn(target)
+    example_loss = functools.partial(task.example_loss, compute_dtype=COMPUTE_DTYPES[spec.compute_dtype])
+
+    def batch_loss(params, batch):
+        return jnp.mean(jax.vmap(example_loss, in_axes=(None, 0))(params, batch))
 
     def init_one(seed_key):
         model = _model(spec, spec.width, jax.random.fold_in(seed_key, 0))
         params = eqx.filter(model, eqx.is_array)
         return params, adam.init(params), jax.random.fold_in(seed_key, 1)
 
-    def update_one(t, params, opt_state, data_key, lr_tree):
-        x_BxI = jax.random.uniform(jax.random.fold_in(data_key, t), (spec.batch_size, spec.input_dim),
-                                   minval=-0.5, maxval=0.5)
+    def update_one(t, params, opt_state, data_key, lr_tree, train_data):
+        batch = task.batch(train_data, jax.random.fold_in(data_key, t), spec.batch_size)
         if mesh is not None:
-            x_BxI = jax.lax.with_sharding_constraint(x_BxI, NamedSharding(mesh, P("data", None)))
-        loss, grads = eqx.filter_value_and_grad(_half_mse)(params, x_BxI, target_fn(x_BxI), compute_dtype)
+            batch = jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, _batch_sharding(mesh, a)), batch)
+        loss, grads = eqx.filter_value_and_grad(batch_loss)(params, batch)
         updates, opt_state = adam.update(grads, opt_state)
         scale = spec.lr * sched[t]
         params = jax.tree.map(lambda p, u, m: p - scale * m * u, params, updates, lr_tree)
         return params, opt_state, loss
 
-    def step(t, carry, lr_tree):
+    def step(t, carry, lr_tree, train_data):
         params, opt_state, keys, _ = carry
-        params, opt_state, loss = jax.vmap(update_one, in_axes=(None, 0, 0, 0, None))(
-            t, params, opt_state, keys, lr_tree)
+        params, opt_state, loss = jax.vmap(update_one, in_axes=(None, 0, 0, 0, None, None))(
+            t, params, opt_state, keys, lr_tree, train_data)
         return params, opt_state, keys, loss
 
+    # The first argument (bounds and train data) is not donated: the data is reused by every segment.
     @eqx.filter_jit(donate="all-except-first")
-    def run_segment(bounds, state, lr_tree):
-        start, stop = bounds
-        return jax.lax.fori_loop(start, stop, lambda t, carry: step(t, carry, lr_tree), state)
+    def segment(bounds_and_data, state, lr_tree):
+        (start, stop), train_data = bounds_and_data
+        return jax.lax.fori_loop(start, stop, lambda t, carry: step(t, carry, lr_tree, train_data), state)
+
+    replicate = (lambda tree: jax.device_put(tree)) if mesh is None else (
+        lambda tree: jax.device_put(tree, NamedSharding(mesh, P())))
+    train_data = replicate(task.train_data)
+
+    # Evaluation in chunks of at most one batch (its memory is known to fit): full chunks under a scan,
+    # the remainder after it; each chunk split over the mesh when it divides evenly.
+    eval_data = jax.tree.map(np.asarray, task.eval_data)
+    n_eval = len(jax.tree.leaves(eval_data)[0])
+    chunk = min(n_eval, spec.batch_size)
+    n_full = n_eval // chunk
+    main = jax.tree.map(lambda a: a[:n_full * chunk].reshape((n_full, chunk) + a.shape[1:]), eval_data)
+    rest = jax.tree.map(lambda a: a[n_full * chunk:], eval_data)
+    if mesh is not None and chunk % mesh.size == 0:
+        main = jax.tree.map(lambda a: jax.device_put(a, NamedSharding(mesh, P(None, "data", *([None] * (a.ndim - 2))))),
+                            main)
+    else:
+        main = replicate(main)
+    rest = replicate(rest)
 
     @eqx.filter_jit
-    def evaluate(params, x_NxI, y_N):
-        loss = lambda model, x, y: _half_mse(model, x, y, compute_dtype)  # noqa: E731
-        return jax.vmap(loss, in_axes=(0, None, None))(params, x_NxI, y_N)
+    def evaluate_all(params, main, rest):
+        def total_loss(p):
+            per_chunk = lambda acc, c: (acc + jnp.sum(jax.vmap(example_loss, in_axes=(None, 0))(p, c)), None)  # noqa: E731
+            total, _ = jax.lax.scan(per_chunk, jnp.zeros((), jnp.float32), main)
+            if n_eval > n_full * chunk:
+                total = total + jnp.sum(jax.vmap(example_loss, in_axes=(None, 0))(p, rest))
+            return total / n_eval
 
-    return jax.jit(jax.vmap(init_one)), step, run_segment, evaluate
+        return jax.vmap(total_loss)(params)
+
+    return Programs(
+        init=jax.jit(jax.vmap(init_one)), step=step,
+        run_segment=lambda bounds, state, lr_tree: segment((bounds, train_data), state, lr_tree),
+        evaluate=lambda params: evaluate_all(params, main, rest), example_loss=example_loss, train_data=train_data)
 
 
 def initial_state(spec: RunSpec, init, seeds: tuple[int, ...]):
@@ -185,21 +254,31 @@ def data_mesh(devices: int, batch_size: int):
                          axis_types=(jax.sharding.AxisType.Auto,))
 
 
-def _fingerprint(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.ndarray, devices: int,
-                 extra_meta: dict | None) -> str:
+def _fingerprint(spec: RunSpec, task, devices: int, extra_meta: dict | None) -> str:
     """Identity of a run for its checkpoints: spec, code hash, data, device setup and JAX version."""
     digest = hashlib.sha256(json.dumps(
         {"spec": dataclasses.asdict(spec), "code_hash": (extra_meta or {}).get("code_hash"), "devices": devices,
          "platform": jax.default_backend(), "jax": jax.__version__}, sort_keys=True).encode())
-    for array in (target.freqs, target.weights, target.phases, eval_x, eval_y):
-        digest.update(np.ascontiguousarray(array).tobytes())
+    for array in task.fingerprint_arrays():
+        digest.update(np.ascontiguousarray(array).data)  # no copy for a contiguous array
     return digest.hexdigest()[:16]
 
 
-def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.ndarray,
-          progress_every_s: float = 5.0, extra_meta: dict | None = None,
+def check_device_memory(train_data, fraction: float = MAX_DATA_FRACTION) -> None:
+    """Refuse train data that would take more than `fraction` of a device's memory (where reported)."""
+    nbytes = sum(np.asarray(a).nbytes for a in jax.tree.leaves(train_data))
+    stats = jax.local_devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    if limit and nbytes > fraction * limit:
+        raise ValueError(f"the train data takes {nbytes / 1e9:.2f} GB, more than {fraction:.0%} of the device's "
+                         f"{limit / 1e9:.2f} GB; it is kept on the device in full (use fewer train sequences or "
+                         "a device with more memory)")
+
+
+def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict | None = None,
           checkpoint: ckpt.CheckpointPolicy | None = None, devices: int = 1) -> tuple[pa.Table, dict]:
-    """Train every seed of `spec`; return the curves (schema CURVES) and the run's metadata.
+    """Train every seed of `spec` on `task` (a tasks.py adapter of the spec's kind); return the curves
+    (schema CURVES) and the run's metadata.
 
     The metadata (spec, timings, device, `extra_meta` such as the code hash) is also stored in the
     table's schema metadata under the key `supercollapse.run`. With `checkpoint`, the state is saved at
@@ -208,16 +287,16 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
     """
     if spec.seed_batching not in ("vmap", "sequential"):
         raise ValueError(f"seed_batching must be 'vmap' or 'sequential', got {spec.seed_batching!r}")
+    if not isinstance(task, ADAPTERS[spec.kind]):
+        raise TypeError(f"a {spec.kind} run needs a {ADAPTERS[spec.kind].__name__}, got {type(task).__name__}")
+    task.check(spec)
+    check_device_memory(task.train_data)
     groups = [spec.seeds] if spec.seed_batching == "vmap" else [(s,) for s in spec.seeds]
     steps_eval = make_eval_steps(spec.steps, spec.n_evals)
     schedule = schedule_values(spec.schedule, spec.steps, spec.warmup_steps, spec.decay_frac)
     mesh = data_mesh(devices, spec.batch_size)
-    init, _, run_segment, evaluate = build_programs(spec, target, schedule, mesh)
-    x_eval = jnp.asarray(eval_x, dtype=jnp.float32)
-    y_eval = jnp.asarray(eval_y, dtype=jnp.float32)
-    if mesh is not None and len(y_eval) % devices == 0:
-        x_eval = jax.device_put(x_eval, NamedSharding(mesh, P("data", None)))
-        y_eval = jax.device_put(y_eval, NamedSharding(mesh, P("data")))
+    programs = build_programs(spec, task, schedule, mesh)
+    init, run_segment, evaluate = programs.init, programs.run_segment, programs.evaluate
     # Parameters and optimizer state live replicated on every device of the mesh.
     place = (lambda tree: tree) if mesh is None else (
         lambda tree: jax.device_put(tree, NamedSharding(mesh, P())))
@@ -230,7 +309,7 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
     train_loss = np.full_like(eval_loss, np.nan)
     done_updates, total_updates = 0, spec.steps * len(groups)
     compile_s = None
-    fingerprint = _fingerprint(spec, target, eval_x, eval_y, devices, extra_meta)
+    fingerprint = _fingerprint(spec, task, devices, extra_meta)
     resume = ckpt.load(checkpoint, fingerprint) if checkpoint is not None else None
     # Position of the last evaluation whose results are in eval_loss/train_loss: (group, eval index).
     resume_at, elapsed_before, resumed_from = (0, -1), 0.0, None
@@ -275,7 +354,7 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
                     compile_s = time.perf_counter() - t0
                 done_updates += step - prev
                 prev = step
-            losses = np.asarray(evaluate(state[0], x_eval, y_eval), dtype=np.float64)
+            losses = np.asarray(evaluate(state[0]), dtype=np.float64)
             eval_loss[row:row + len(group), j] = losses
             train_loss[row:row + len(group), j] = np.asarray(state[3], dtype=np.float64) if step > 0 else np.nan
             now = time.perf_counter()
@@ -283,8 +362,9 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
             if done_updates and (now - last_log >= progress_every_s or last_eval):
                 rate = done_updates * spec.batch_size * len(group) / (now - started)
                 eta = (total_updates - done_updates) * spec.batch_size * len(group) / rate
-                log.info("width %d step %d/%d eval_loss %.5g samples/s %.0f ETA %.0fs",
-                         spec.width, step, spec.steps, float(np.mean(losses)), rate, eta)
+                log.info("width %d step %d/%d eval_loss %.5g samples/s %.0f tokens/s %.0f ETA %.0fs",
+                         spec.width, step, spec.steps, float(np.mean(losses)), rate, rate * spec.tokens_per_example,
+                         eta)
                 last_log = now
             due = checkpoint is not None and not last_eval and done_updates > saved_updates and (
                 now - last_save >= checkpoint.every_s
@@ -309,7 +389,7 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
                         spec.width, seed)
 
     n_s, n_e = eval_loss.shape
-    tokens = steps_eval * spec.batch_size
+    tokens = steps_eval * spec.batch_size * spec.tokens_per_example
     table = pa.Table.from_pydict(
         {
             "task": [spec.task] * (n_s * n_e),
@@ -336,6 +416,7 @@ def train(spec: RunSpec, target: FourierTarget, eval_x: np.ndarray, eval_y: np.n
         "wall_time_s": wall_s,
         "compile_time_s": compile_s,
         "samples_per_s": spec.steps * spec.batch_size * len(spec.seeds) / wall_s,
+        "tokens_per_s": spec.steps * spec.batch_size * spec.tokens_per_example * len(spec.seeds) / wall_s,
         "device": str(jax.devices()[0].device_kind),
         "devices": devices,
         "resumed_from": resumed_from,

@@ -1,0 +1,173 @@
+"""Task adapters of the training engine: what a task's model, batches and loss are.
+
+The engine (engine.py) is task-agnostic: it asks an adapter for
+- `model(spec, width, key)`: a freshly initialised model (µP init) of the task's kind;
+- `train_data`: a pytree of arrays the batches are made from, put on the device once and passed to the
+  compiled program as an argument (never baked in as a constant);
+- `batch(train_data, key, batch_size)`: the minibatch of one update, a pure function of the counter-based
+  key fold_in(seed's data key, t), so a resumed or multi-device run sees exactly the same examples;
+- `example_loss(model, example)`: the loss of ONE example (no batch axis). The training loss is its mean
+  over the batch (jax.vmap), so per-example gradients are jax.vmap(jax.grad(example_loss));
+- `eval_data`: a pytree of arrays with a leading example axis; the evaluation loss is the mean of
+  `example_loss` over it;
+- `tokens_per_example(spec)`: 1 for the regression task, seq_len - 1 predicted tokens for a language model.
+
+Two adapters: `FourierTask` (inputs drawn on the device each step, ½ squared error) and `TokenTask`
+(sequences of the tokenized corpus drawn with replacement, next-token cross-entropy in nats).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..data.fourier import FourierTarget
+from ..models import mlp, transformer
+
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+KINDS = ("fourier_mlp", "transformer")
+
+
+def _cast(model, compute_dtype):
+    """The model on a `compute_dtype` copy of its float32 weights (gradients flow back in float32)."""
+    if compute_dtype == jnp.float32:
+        return model
+    return jax.tree.map(lambda a: a.astype(compute_dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, model)
+
+
+class FourierTask:
+    """The synthetic regression task: y = target(x), x ~ U[-1/2, 1/2]^d fresh every step, loss ½(f(x) - y)²."""
+
+    kind = "fourier_mlp"
+
+    def __init__(self, target: FourierTarget, eval_x: np.ndarray, eval_y: np.ndarray):
+        self.target = target
+        self.eval_data = (np.asarray(eval_x, dtype=np.float32), np.asarray(eval_y, dtype=np.float32))
+        self.train_data = (np.asarray(target.freqs, dtype=np.float32), np.asarray(target.weights, dtype=np.float32),
+                           np.asarray(target.phases, dtype=np.float32))
+        self.input_dim = target.input_dim
+
+    def check(self, spec) -> None:
+        if spec.input_dim != self.input_dim or self.eval_data[0].shape[1] != self.input_dim:
+            raise ValueError(f"run input_dim {spec.input_dim} does not match the target's {self.input_dim} or the "
+                             f"evaluation inputs' {self.eval_data[0].shape[1]}")
+
+    @staticmethod
+    def model(spec, width: int, key: jax.Array) -> mlp.MLP:
+        return mlp.MLP(key, width=width, depth=spec.depth, input_dim=spec.input_dim, expansion=spec.expansion)
+
+    @staticmethod
+    def params(spec) -> int:
+        return mlp.count_params(spec.width, spec.depth, spec.input_dim, spec.expansion)
+
+    @staticmethod
+    def tokens_per_example(spec) -> int:
+        return 1
+
+    @staticmethod
+    def batch(train_data, key: jax.Array, batch_size: int):
+        freqs_KxI, weights_K, phases_K = train_data
+        x_BxI = jax.random.uniform(key, (batch_size, freqs_KxI.shape[1]), minval=-0.5, maxval=0.5)
+        y_B = (math.sqrt(2.0) * jnp.cos(2 * jnp.pi * (x_BxI @ freqs_KxI.T) + phases_K)) @ weights_K
+        return x_BxI, y_B
+
+    @staticmethod
+    def example_loss(model, example, compute_dtype=jnp.float32) -> jax.Array:
+        x_I, y = example
+        f = _cast(model, compute_dtype)(x_I.astype(compute_dtype)).astype(jnp.float32)
+        return 0.5 * (f - y) ** 2
+
+    def fingerprint_arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.target.freqs, self.target.weights, self.target.phases, *self.eval_data)
+
+
+@dataclass(frozen=True)
+class TokenTask:
+    """Next-token prediction on a tokenized corpus (token contract, CONTRACT.md).
+
+    `train_tokens` (N, seq_len) and `eval_tokens` (M, seq_len) uint16 arrays, one sequence per row; a row r
+    gives inputs r[:-1] and targets r[1:]. With `mask_zero_targets`, targets equal to 0 are left out of the
+    loss (the CIFAR-5M option). Training rows are drawn uniformly with replacement: row indices of update t
+    are a pure function of (seed, t), so resume and multi-device runs stay exact with the whole train array
+    on the device.
+
+    The loss of one sequence is the mean cross-entropy (nats) over its predicted positions (its unmasked
+    ones with `mask_zero_targets`); batch and evaluation losses are means over sequences. Without masking
+    this is the mean over all predicted tokens; with it, every sequence weighs the same however many of its
+    targets are masked (a sequence with every target masked contributes 0).
+    """
+
+    train_tokens: np.ndarray
+    eval_tokens: np.ndarray
+    mask_zero_targets: bool = False
+    kind = "transformer"
+
+    def __post_init__(self):
+        for name in ("train_tokens", "eval_tokens"):
+            a = getattr(self, name)
+            if a.ndim != 2 or a.shape[1] < 2 or a.shape[0] < 1:
+                raise ValueError(f"{name} must be a (sequences >= 1, seq_len >= 2) array, got shape {a.shape}")
+            if not np.issubdtype(a.dtype, np.integer):
+                raise ValueError(f"{name} must hold integer token ids, got dtype {a.dtype}")
+        if self.train_tokens.shape[1] != self.eval_tokens.shape[1]:
+            raise ValueError(f"train and eval sequences differ in length: {self.train_tokens.shape[1]} vs "
+                             f"{self.eval_tokens.shape[1]}")
+
+    @property
+    def train_data(self):
+        return self.train_tokens
+
+    @property
+    def eval_data(self):
+        return self.eval_tokens
+
+    def check(self, spec) -> None:
+        seq_len = self.train_tokens.shape[1]
+        if spec.seq_len != seq_len:
+            raise ValueError(f"run seq_len {spec.seq_len} does not match the token arrays' {seq_len}")
+        top = max(int(self.train_tokens.max()), int(self.eval_tokens.max()))
+        if top >= spec.vocab_size:
+            raise ValueError(f"token id {top} found, outside the vocabulary of size {spec.vocab_size}")
+        if spec.mask_zero_targets != self.mask_zero_targets:
+            raise ValueError(f"run mask_zero_targets {spec.mask_zero_targets} does not match the task's "
+                             f"{self.mask_zero_targets}")
+
+    @staticmethod
+    def model(spec, width: int, key: jax.Array) -> transformer.Transformer:
+        return transformer.Transformer(key, width=width, depth=spec.depth, vocab_size=spec.vocab_size,
+                                       context=spec.seq_len - 1, expansion=spec.expansion, head_dim=spec.head_dim,
+                                       attention=spec.attention)
+
+    @staticmethod
+    def params(spec) -> int:
+        return transformer.count_params(spec.width, spec.depth, spec.vocab_size, spec.seq_len - 1, spec.expansion)
+
+    @staticmethod
+    def tokens_per_example(spec) -> int:
+        return spec.seq_len - 1
+
+    @staticmethod
+    def batch(train_data, key: jax.Array, batch_size: int):
+        rows_B = jax.random.randint(key, (batch_size,), 0, train_data.shape[0])
+        return train_data[rows_B]
+
+    def example_loss(self, model, row_S, compute_dtype=jnp.float32) -> jax.Array:
+        row_S = row_S.astype(jnp.int32)
+        inputs_T, targets_T = row_S[:-1], row_S[1:]
+        logits_TxV = _cast(model, compute_dtype)(inputs_T).astype(jnp.float32)
+        logp_TxV = jax.nn.log_softmax(logits_TxV, axis=-1)
+        nll_T = -jnp.take_along_axis(logp_TxV, targets_T[:, None], axis=-1)[:, 0]
+        if not self.mask_zero_targets:
+            return jnp.mean(nll_T)
+        keep_T = (targets_T != 0).astype(jnp.float32)
+        return jnp.sum(nll_T * keep_T) / jnp.maximum(jnp.sum(keep_T), 1.0)
+
+    def fingerprint_arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.train_tokens, self.eval_tokens, np.asarray([self.mask_zero_targets]))
+
+
+ADAPTERS = {"fourier_mlp": FourierTask, "transformer": TokenTask}
