@@ -4,6 +4,8 @@ rule make_task:
         target=f"{R}/{{task}}/data/target.parquet",
         evalset=f"{R}/{{task}}/data/eval.parquet",
         meta=f"{R}/{{task}}/data/meta.json",
+    wildcard_constraints:
+        task=task_pattern("fourier_mlp"),
     params:
         data=lambda w: task_cfg(w.task)["data"],
         code=code_hash("data"),
@@ -13,3 +15,72 @@ rule make_task:
         ENV
     script:
         "../workflow/scripts/make_task.py"
+
+
+rule download_lichess:
+    """One Lichess shard (Hugging Face Lichess/standard-chess-games), resumable and verified. The output is
+    the manifest; the shard lies beside it."""
+    output:
+        manifest=f"{DL}/lichess/year={{year}}/month={{month}}/train-{{shard}}-of-{{nshards}}.parquet.manifest.json",
+    wildcard_constraints:
+        year=r"\d{4}",
+        month=r"\d{2}",
+        shard=r"\d{5}",
+        nshards=r"\d{5}",
+    params:
+        url=lambda w: (f"{config['download']['lichess_base_url']}/year={w.year}/month={w.month}/"
+                       f"train-{w.shard}-of-{w.nshards}.parquet"),
+        sha256=lambda w, output: download_checksum(output.manifest.removesuffix(".manifest.json")),
+        kind="lichess",
+        timeout=config["download"]["timeout_s"],
+        retries=config["download"]["retries"],
+    log:
+        f"{DL}/logs/lichess-{{year}}-{{month}}-{{shard}}-of-{{nshards}}.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/download.py"
+
+
+rule download_cifar5m:
+    """One CIFAR-5M part (stored as cifar5m_part{i}.npz), resumable and verified. The output is the
+    manifest; the npz lies beside it."""
+    output:
+        manifest=f"{DL}/cifar5m/cifar5m_part{{part}}.npz.manifest.json",
+    wildcard_constraints:
+        part=r"[0-5]",
+    params:
+        url=lambda w: f"{config['download']['cifar5m_base_url']}/part{w.part}.npz",
+        sha256=lambda w, output: download_checksum(output.manifest.removesuffix(".manifest.json")),
+        kind="cifar5m",
+        timeout=config["download"]["timeout_s"],
+        retries=config["download"]["retries"],
+    log:
+        f"{DL}/logs/cifar5m-part{{part}}.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/download.py"
+
+
+rule tokenize:
+    """A transformer task's token contract: train.parquet, test.parquet (rows of seq_len ids), meta.json."""
+    input:
+        raw_manifests,
+    output:
+        train=f"{R}/{{task}}/data/train.parquet",
+        test=f"{R}/{{task}}/data/test.parquet",
+        meta=f"{R}/{{task}}/data/meta.json",
+    wildcard_constraints:
+        task=task_pattern("transformer"),
+    params:
+        data=lambda w: task_cfg(w.task)["data"],
+        raw=lambda w: raw_files(w.task),
+        code=code_hash("data"),
+    threads: workflow.cores
+    log:
+        f"{R}/logs/{{task}}/tokenize.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/tokenize.py"
