@@ -1,4 +1,5 @@
 # Config lookups, target lists, wildcard constraints and code-hash params. No rules here.
+import os
 import re
 import sys
 from pathlib import Path
@@ -73,6 +74,54 @@ def _check_config():
 
 
 _check_config()
+
+
+# ---- data of each task kind: which rule makes it, which files training reads ---------------------------------
+DL = config["downloads"]
+
+
+def tasks_of_kind(kind):
+    return [name for name, t in config["tasks"].items() if t["kind"] == kind]
+
+
+def task_pattern(kind):
+    """Wildcard constraint matching exactly the tasks of `kind` (nothing when there are none), so that
+    make_task and tokenize, which both write {task}/data/meta.json, never compete for a task."""
+    names = tasks_of_kind(kind)
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def task_data(wildcards):
+    """Input function: the data artifacts of a task, by kind (fourier_mlp: target/evalset/meta;
+    transformer: train/test/meta, the token contract)."""
+    base = f"{R}/{wildcards.task}/data"
+    if task_cfg(wildcards.task)["kind"] == "transformer":
+        return {"train": f"{base}/train.parquet", "test": f"{base}/test.parquet", "meta": f"{base}/meta.json"}
+    return {"target": f"{base}/target.parquet", "evalset": f"{base}/eval.parquet", "meta": f"{base}/meta.json"}
+
+
+def raw_files(task):
+    """Downloaded files a transformer task tokenizes, as paths under `downloads` (none for offline_chess).
+    Each download job's output is the file's manifest (the file itself is kept out of Snakemake's hands,
+    so a rerun of the rule never deletes a multi-GB download; the script finds it present and verified)."""
+    from supercollapse.data.lichess import shard_relpath
+
+    d = task_cfg(task)["data"]
+    if d["source"] == "lichess":
+        return [f"{DL}/lichess/{shard_relpath(d['month'], s, d['n_shards'])}" for s in d["shards"]]
+    if d["source"] == "cifar5m":
+        return [f"{DL}/cifar5m/cifar5m_part{p}.npz" for p in d["parts"]]
+    return []
+
+
+def raw_manifests(wildcards):
+    return [f"{path}.manifest.json" for path in raw_files(wildcards.task)]
+
+
+def download_checksum(path):
+    """Expected sha256 of a download from `download.checksums` (keyed by the path under `downloads`)."""
+    rel = os.path.relpath(path, DL)
+    return config["download"]["checksums"].get(rel)
 
 
 def sweep_runs(wildcards):
