@@ -99,11 +99,11 @@ def test_isoflop_needs_bracketed_minima():
         isoflop_frontier(curves, lower_envelope(curves, n_grid=300))
 
 
-def _seed_frame(amplitude: float, seeds: int = 4):
+def _seed_frame(amplitude: float, seeds: int = 4, rng=None):
     """Sweep curves whose seeds differ by a constant multiplicative offset of relative size `amplitude`."""
     import polars as pl
 
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(1) if rng is None else rng
     rows = []
     for p, (c, loss) in _chinchilla_curves(np.round(np.geomspace(1e3, 1e6, 8)).astype(int)).items():
         for seed in range(seeds):
@@ -127,3 +127,30 @@ def test_seed_bootstrap_of_the_frontier_tracks_the_seed_spread():
         lo, hi = frontier_bootstrap(_seed_frame(amplitude), n_grid=300, n_boot=40, seed=0)["ci"]["gamma"]
         widths.append(hi - lo)
     assert 0 < widths[0] < widths[1]
+
+
+def test_width_bootstrap_covers_the_true_exponent():
+    """Resampling the interior argmin widths gives an interval that covers the true gamma of noisy
+    Chinchilla sweeps (seed offsets of 1%) in at least 17 of 20 draws (nominal 95%: fewer than 17 has
+    probability 1.6%); measured 18 of 20. The seed bootstrap covered it in 16 of 20 on the same data
+    (14 of 20 on another 20 draws), so its undercoverage with 4 seeds is documented, not asserted."""
+    from supercollapse.analysis.stage import frontier_bootstrap
+
+    true_gamma = (0.5 + 0.5) / 0.5 - 1
+    covered = 0
+    for draw in range(20):
+        df = _seed_frame(0.01, rng=np.random.default_rng(100 + draw))
+        lo, hi = frontier_bootstrap(df, n_grid=300, n_boot=100, seed=draw, resample="widths")["ci"]["gamma"]
+        covered += lo <= true_gamma <= hi
+    assert covered >= 17
+
+
+def test_width_bootstrap_of_noiseless_power_laws_is_tight():
+    from supercollapse.analysis.stage import frontier_bootstrap, seed_mean_curves
+
+    df = _seed_frame(0.0)
+    point = fit_horizon(lower_envelope(seed_mean_curves(df), n_grid=300)).gamma
+    boot = frontier_bootstrap(df, n_grid=300, n_boot=50, seed=0, resample="widths")
+    assert boot["failed"] == 0 and boot["ci"]["gamma"] == pytest.approx([point, point], abs=1e-3)
+    with pytest.raises(ValueError, match="resample"):
+        frontier_bootstrap(df, n_grid=300, n_boot=1, seed=0, resample="params")

@@ -99,8 +99,8 @@ def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int
     return Envelope(compute=np.exp(grid), loss=loss, params=sizes[best], interior=interior, censored=censored)
 
 
-def fit_horizon(envelope: Envelope) -> HorizonFit:
-    """Least-squares fit of log C = (1 + gamma) (log P - log kappa) to the envelope's interior argmins."""
+def argmin_points(envelope: Envelope) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One point per interior argmin width: (params, mean log C over its grid points, its grid-point count)."""
     p_int = envelope.params[envelope.interior]
     c_int = envelope.compute[envelope.interior]
     widths = np.unique(p_int)
@@ -110,15 +110,29 @@ def fit_horizon(envelope: Envelope) -> HorizonFit:
             f"({int(envelope.censored.sum())} of {envelope.censored.size} grid points censored because a curve "
             "ended while still the best); the sweep needs more widths, or longer constant-LR runs "
             "(tasks.<task>.sweep.steps) so larger widths overtake smaller ones before the smaller runs end")
-    log_p = np.log(widths.astype(np.float64))
     log_c = np.array([np.log(c_int[p_int == p]).mean() for p in widths])
     weight = np.array([(p_int == p).sum() for p in widths], dtype=np.float64)
+    return widths, log_c, weight
+
+
+def fit_horizon(envelope: Envelope) -> HorizonFit:
+    """Least-squares fit of log C = (1 + gamma) (log P - log kappa) to the envelope's interior argmins."""
+    widths, log_c, weight = argmin_points(envelope)
+    log_p = np.log(widths.astype(np.float64))
     slope, intercept, slope_se = _weighted_line(log_p, log_c, weight)
     r2 = _r2(log_c, slope * log_p + intercept, weight)
+    p_int = envelope.params[envelope.interior]
+    c_int = envelope.compute[envelope.interior]
     r2_grid = _r2(np.log(c_int), slope * np.log(p_int.astype(np.float64)) + intercept, np.ones(c_int.size))
     return HorizonFit(kappa=float(np.exp(-intercept / slope)), gamma=float(slope - 1.0),
                       exponent_se=float(slope_se), r2=float(r2), r2_grid=float(r2_grid),
                       points_params=[int(p) for p in widths], points_compute=[float(v) for v in np.exp(log_c)])
+
+
+def line_through(log_p: np.ndarray, log_c: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
+    """(kappa, gamma) of the weighted line log C = (1 + gamma)(log P - log kappa) through argmin points."""
+    slope, intercept, _ = _weighted_line(log_p, log_c, weight)
+    return float(np.exp(-intercept / slope)), float(slope - 1.0)
 
 
 def _weighted_line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:

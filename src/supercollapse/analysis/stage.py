@@ -11,7 +11,7 @@ import pyarrow as pa
 from ..io import read_json, read_table, write_json, write_table
 from ..schemas import CURVES, FRONTIER, LHAT_SENSITIVITY, NORMALIZED, STATISTICS, STUDIES
 from .collapse import normalize_curve, on_grid
-from .frontier import fit_horizon, lower_envelope
+from .frontier import argmin_points, fit_horizon, line_through, lower_envelope
 from .isoflop import isoflop_frontier
 from .scaling_fit import fit_power_law
 from .supercollapse import bootstrap_ratios, collapse_stats
@@ -36,29 +36,50 @@ def seed_mean_curves(df: pl.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray
             for (p,), g in means.group_by("params", maintain_order=True)}
 
 
-def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, level: float = 0.95) -> dict:
-    """Percentile CIs of gamma and kappa from resampling the seeds of every sweep width (with replacement).
+def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, level: float = 0.95,
+                       resample: str = "seeds") -> dict:
+    """Percentile CIs of gamma and kappa from refitting the frontier on resampled data.
 
-    With few seeds per width the resamples take few distinct values (3 per width for 2 seeds), so the
-    interval is coarse; resamples whose frontier cannot be fitted are counted as `failed`.
+    `resample="seeds"`: the seeds of every sweep width, with replacement, then envelope and fit again. With
+    few seeds per width the resamples take few distinct values (3 per width for 2 seeds): a coarse interval.
+    `resample="widths"`: the interior argmin widths of the full envelope (one point per width: its mean
+    log C and its grid-point count), with replacement, then the line again; draws with fewer than 2
+    distinct widths are counted as `failed`. The envelope is not rebuilt from subsets of the sweep: a
+    missing width widens its neighbours' argmin ranges and shifts their centres, which on noiseless power
+    laws spreads gamma over [0.5, 2.5] around a true 1 (measured), a property of the gaps, not of the data.
     """
+    if resample not in ("seeds", "widths"):
+        raise ValueError(f"resample must be 'seeds' or 'widths', got {resample!r}")
     rng = np.random.default_rng(seed)
-    per_width = [[g for _, g in w.group_by("seed", maintain_order=True)]
-                 for _, w in df.sort("params", "seed", "step").group_by("params", maintain_order=True)]
     gammas, kappas, failed = [], [], 0
-    for _ in range(n_boot):
-        sample = pl.concat([runs[i] for runs in per_width for i in rng.integers(0, len(runs), len(runs))])
-        try:
-            fit = fit_horizon(lower_envelope(seed_mean_curves(sample), n_grid=n_grid))
-        except ValueError:
-            failed += 1
-            continue
-        gammas.append(fit.gamma)
-        kappas.append(fit.kappa)
+    if resample == "seeds":
+        per_width = [[g for _, g in w.group_by("seed", maintain_order=True)]
+                     for _, w in df.sort("params", "seed", "step").group_by("params", maintain_order=True)]
+        for _ in range(n_boot):
+            sample = pl.concat([runs[i] for runs in per_width for i in rng.integers(0, len(runs), len(runs))])
+            try:
+                fit = fit_horizon(lower_envelope(seed_mean_curves(sample), n_grid=n_grid))
+            except ValueError:
+                failed += 1
+                continue
+            gammas.append(fit.gamma)
+            kappas.append(fit.kappa)
+    else:
+        widths, log_c, weight = argmin_points(lower_envelope(seed_mean_curves(df), n_grid=n_grid))
+        log_p = np.log(widths.astype(np.float64))
+        for _ in range(n_boot):
+            i = rng.integers(0, widths.size, widths.size)
+            if np.unique(i).size < 2:
+                failed += 1
+                continue
+            kappa, gamma = line_through(log_p[i], log_c[i], weight[i])
+            gammas.append(gamma)
+            kappas.append(kappa)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     ci = ({"gamma": [float(v) for v in np.percentile(gammas, q)], "kappa": [float(v) for v in np.percentile(kappas, q)]}
           if gammas else {"gamma": [None, None], "kappa": [None, None]})
-    return {"ci": ci, "ci_level": level, "n_boot": n_boot, "failed": failed, "resampled": "seeds within each sweep width"}
+    what = "seeds within each sweep width" if resample == "seeds" else "interior argmin widths of the envelope"
+    return {"ci": ci, "ci_level": level, "n_boot": n_boot, "failed": failed, "resampled": what}
 
 
 def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra: dict, n_boot: int = 0,
@@ -73,6 +94,7 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
     fit = fit_horizon(envelope)
     isoflop = _isoflop_summary(curves, envelope, fit)
     boot = frontier_bootstrap(df, n_grid, n_boot, seed)
+    boot_widths = frontier_bootstrap(df, n_grid, n_boot, seed, resample="widths")
     width_of = dict(df.select("params", "width").unique().iter_rows())
     write_table(envelope_path, pa.Table.from_pydict({
         "compute": envelope.compute, "loss": envelope.loss,
@@ -81,9 +103,11 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
         "censored": envelope.censored}, schema=FRONTIER))
     write_json(horizon_path, {**fit.to_dict(), "compute_unit": "FLOP", "method": "lower envelope of seed-mean "
                "constant-LR curves; per-width argmin centres; weighted least squares of log C on log P",
-               "sweep_widths": sorted(width_of.values()), "isoflop": isoflop, "bootstrap": boot, **extra})
-    log.info("horizon fit: kappa %.4g, gamma %.4f +- %.4f (seed bootstrap %s), R2 %.4f (grid R2 %.4f)", fit.kappa,
-             fit.gamma, fit.exponent_se, boot["ci"]["gamma"], fit.r2, fit.r2_grid)
+               "sweep_widths": sorted(width_of.values()), "isoflop": isoflop, "bootstrap": boot,
+               "bootstrap_widths": boot_widths, **extra})
+    log.info("horizon fit: kappa %.4g, gamma %.4f +- %.4f (seed bootstrap %s, width bootstrap %s, %d of %d "
+             "failed), R2 %.4f (grid R2 %.4f)", fit.kappa, fit.gamma, fit.exponent_se, boot["ci"]["gamma"],
+             boot_widths["ci"]["gamma"], boot_widths["failed"], n_boot, fit.r2, fit.r2_grid)
 
 
 def _isoflop_summary(curves, envelope, fit) -> dict:
@@ -114,9 +138,9 @@ def _fit_ends(ends: pl.DataFrame, delta: float, init=None):
     return fit_power_law(m["compute"].to_numpy(), m["eval_loss"].to_numpy(), delta=delta, init=init)
 
 
-def lhat_stage(run_paths, out_path, delta: float, n_boot: int, seed: int, level: float = 0.95) -> None:
-    """Fit L = L_hat + a C^-b to the seed-mean end points; bootstrap over seeds within each width."""
-    ends = _end_points(read_curves(run_paths))
+def lhat_bootstrap(ends: pl.DataFrame, delta: float, n_boot: int, seed: int, level: float = 0.95):
+    """The L_hat fit of end points (one row per width and seed) and percentile CIs of (l_hat, a, b) from
+    resampling the seeds within each width."""
     fit = _fit_ends(ends, delta)
     rng = np.random.default_rng(seed)
     groups = [g for _, g in ends.group_by("width", maintain_order=True)]
@@ -127,8 +151,14 @@ def lhat_stage(run_paths, out_path, delta: float, n_boot: int, seed: int, level:
         boot.append((b.l_hat, b.a, b.b))
     boot = np.array(boot) if boot else np.full((1, 3), np.nan)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    ci = {name: [float(v) for v in np.percentile(boot[:, i], q)] for i, name in enumerate(("l_hat", "a", "b"))}
-    write_json(out_path, {**fit.to_dict(), "ci": ci, "ci_level": 0.95, "n_boot": n_boot,
+    return fit, {name: [float(v) for v in np.percentile(boot[:, i], q)] for i, name in enumerate(("l_hat", "a", "b"))}
+
+
+def lhat_stage(run_paths, out_path, delta: float, n_boot: int, seed: int, level: float = 0.95) -> None:
+    """Fit L = L_hat + a C^-b to the seed-mean end points; bootstrap over seeds within each width."""
+    ends = _end_points(read_curves(run_paths))
+    fit, ci = lhat_bootstrap(ends, delta, n_boot, seed, level)
+    write_json(out_path, {**fit.to_dict(), "ci": ci, "ci_level": level, "n_boot": n_boot,
                           "compute_unit_for_a": "PFLOP", "huber_delta": delta,
                           "end_points": ends.to_dicts(), "method": "Huber on log residuals, multi-start L-BFGS-B"})
     log.info("L_hat %.6g [%.6g, %.6g], a %.4g, b %.4g", fit.l_hat, *ci["l_hat"], fit.a, fit.b)
