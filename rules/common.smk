@@ -262,7 +262,7 @@ def schedule_targets():
 
 
 def schedule_run_inputs(wildcards):
-    inputs = {"target": rules.make_task.output.target, "evalset": rules.make_task.output.evalset}
+    inputs = dict(task_data(wildcards))
     if SCHED["steps"] is None:
         inputs["horizon"] = rules.fit_frontier.output.horizon
     return inputs

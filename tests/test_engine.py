@@ -73,3 +73,39 @@ def test_bfloat16_compute_trains_close_to_float32(task):
     assert meta["spec"]["compute_dtype"] == "bfloat16"
     with pytest.raises(ValueError, match="compute_dtype must be one of"):
         _spec(compute_dtype="float16")
+
+
+def test_noise_trace_is_logged_on_request_and_matches_a_direct_computation(task):
+    import jax
+    import jax.numpy as jnp
+
+    from supercollapse.train.engine import build_programs, initial_state
+
+    off, _ = train(_spec(width=16), task)
+    spec = _spec(width=16, noise_examples=100, noise_chunk=32)
+    on, _ = train(spec, task)
+    assert np.isnan(off.column("noise_trace").to_numpy()).all()
+    # Measuring the noise does not touch training.
+    np.testing.assert_array_equal(on.column("eval_loss").to_numpy(), off.column("eval_loss").to_numpy())
+    df = on.to_pandas()
+    assert df[df.step == 0].noise_trace.isna().all() and (df[df.step > 0].noise_trace > 0).all()
+
+    # Independently: train to the end, then sum over parameters of lr * µP multiplier / (sqrt(v_hat) + eps)
+    # times the per-example gradient variance of the first 100 evaluation examples, over the batch size.
+    programs = build_programs(spec, task, schedule_values(spec.schedule, spec.steps, spec.warmup_steps))
+    state, lr_tree = initial_state(spec, programs.init, spec.seeds)
+    params, adam = programs.run_segment((jnp.int32(0), jnp.int32(spec.steps)), state, lr_tree)[:2]
+    # µP at width 16 over base width 8: the input layer keeps the base LR, every other matrix gets half.
+    mults = {"embed_DxI": 1.0, "w1_NxHxD": 0.5, "w2_NxDxH": 0.5, "readout_OxD": 0.5}
+    x, y = (a[:100] for a in task.eval_data)
+    for seed in spec.seeds:
+        p = jax.tree.map(lambda a: a[seed], params)
+        grads = jax.vmap(jax.grad(task.example_loss), in_axes=(None, 0))(p, (x, y))
+        count = int(adam.count[seed])
+        expected = 0.0
+        for name, mult in mults.items():
+            g = np.asarray(getattr(grads, name), np.float64).reshape(100, -1)
+            nu = np.asarray(getattr(adam.nu, name)[seed], np.float64).reshape(-1) / (1 - spec.b2**count)
+            expected += np.sum(spec.lr * mult / (np.sqrt(nu) + spec.eps) * g.var(axis=0, ddof=1))
+        got = df[(df.seed == seed) & (df.step == spec.steps)].noise_trace.item()
+        assert got == pytest.approx(expected / spec.batch_size, rel=1e-3)

@@ -132,8 +132,9 @@ def test_stage_writes_alpha_rmse_predictions_and_the_figure(tmp_path):
                 "params": np.full(n, 1000), "seed": g["seed"].to_numpy(), "schedule": g["schedule"].to_list(),
                 "step": g["step"].to_numpy(), "tokens": g["step"].to_numpy() * 8, "compute": g["step"].to_numpy() * 48e3,
                 "lr": g["lr"].to_numpy(), "tau": g["tau"].to_numpy(), "eval_loss": g["eval_loss"].to_numpy(),
-                "train_loss": g["eval_loss"].to_numpy(), "diverged": np.zeros(n, bool)}
-        table = pa.Table.from_pydict(cols, schema=CURVES).append_column("noise_trace", pa.array(g["noise_trace"].to_numpy()))
+                "train_loss": g["eval_loss"].to_numpy(), "noise_trace": g["noise_trace"].to_numpy(),
+                "diverged": np.zeros(n, bool)}
+        table = pa.Table.from_pydict(cols, schema=CURVES)
         path = tmp_path / f"{schedule}-d{decay:g}.parquet"
         write_table(path, table)
         runs.append((str(path), schedule, decay))

@@ -119,8 +119,8 @@ def test_checkpoint_of_another_run_is_ignored_with_a_log_line(tmp_path, caplog):
 
 
 def test_sequential_seed_groups_resume_mid_run(tmp_path):
-    # A checkpoint every 50 updates; a run resumed from each point in turn gives the same curves.
-    small = RunSpec(**{**SPEC, "steps": 120, "n_evals": 10, "seed_batching": "sequential"})
+    # A checkpoint every 50 updates; a run resumed from each point in turn gives the same curves (and noise traces).
+    small = RunSpec(**{**SPEC, "steps": 120, "n_evals": 10, "seed_batching": "sequential", "noise_examples": 64})
     task = _task()
     reference, _ = train(small, task)
     policy = ckpt.CheckpointPolicy(tmp_path / ".checkpoints" / "w8", every_s=1e9, every_steps=50)
@@ -131,6 +131,7 @@ def test_sequential_seed_groups_resume_mid_run(tmp_path):
     assert meta["resumed_from"]["group"] == 1
     np.testing.assert_array_equal(table.column("eval_loss").to_numpy(), reference.column("eval_loss").to_numpy())
     np.testing.assert_array_equal(table.column("train_loss").to_numpy(), reference.column("train_loss").to_numpy())
+    np.testing.assert_array_equal(table.column("noise_trace").to_numpy(), reference.column("noise_trace").to_numpy())
 
 
 def test_checkpoint_dir_lies_outside_the_outputs_and_clear_keeps_other_jobs(tmp_path):

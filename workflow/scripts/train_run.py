@@ -1,4 +1,4 @@
-"""Thin adapter: rules sweep_run and optimal_run -> supercollapse.train.stage."""
+"""Thin adapter: rules sweep_run, optimal_run and schedule_run -> supercollapse.train.stage."""
 import sys
 from pathlib import Path
 
@@ -24,7 +24,8 @@ from supercollapse.train.stage import model_params, run_job, run_spec  # noqa: E
 
 w = snakemake.wildcards
 task = snakemake.params.task
-width = int(w.width)
+# A schedule-study run has one width for the whole study (config schedules.width), no width wildcard.
+width = int(snakemake.params.study["width"]) if snakemake.rule == "schedule_run" else int(w.width)
 inputs = dict(snakemake.input.items())  # named as in supercollapse.train.stage.INPUTS for the task's kind
 # A transformer's vocabulary size and sequence length come from its data (meta.json).
 meta = read_json(inputs["meta"]) if task["kind"] == "transformer" else None
@@ -32,6 +33,17 @@ extra = {"code_hash": snakemake.params.code}
 if snakemake.rule == "sweep_run":
     sweep = snakemake.params.sweep
     spec = run_spec(w.task, task, "sweep", width, sweep["steps"], sweep["seeds"], sweep["schedule"], 1.0, meta=meta)
+elif snakemake.rule == "schedule_run":
+    study = snakemake.params.study
+    steps = study["steps"]
+    if steps is None:
+        from supercollapse.analysis.frontier import HorizonFit, horizon_steps  # noqa: E402
+
+        fit = HorizonFit.from_dict(read_json(snakemake.input.horizon))
+        steps = horizon_steps(fit, model_params(task, width, meta), int(task["optim"]["batch_size"]),
+                              study["horizon_scale"])
+    spec = run_spec(w.task, task, "schedules", width, steps, study["seeds"], w.schedule, float(w.decay), meta=meta,
+                    noise_examples=study["noise_examples"], noise_chunk=study["noise_chunk"])
 else:
     from supercollapse.analysis.frontier import HorizonFit, horizon_compute, horizon_steps  # noqa: E402
 

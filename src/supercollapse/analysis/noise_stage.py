@@ -24,10 +24,9 @@ log = logging.getLogger("supercollapse.analysis")
 
 def read_schedule_run(path, schedule: str, decay_frac: float) -> pl.DataFrame:
     """One schedule-study run's curves, labelled with its (schedule, decay_frac); diverged seeds dropped."""
-    table = read_table(path, CURVES)
-    if "noise_trace" not in table.column_names:
-        raise ValueError(f"{path}: no noise_trace column; the schedule study's runs must measure the noise trace")
-    df = pl.from_arrow(table)
+    df = pl.from_arrow(read_table(path, CURVES))
+    if not df["noise_trace"].is_finite().any():
+        raise ValueError(f"{path}: no finite noise_trace; the schedule study's runs must measure it (noise_examples > 0)")
     if set(df["schedule"].unique()) != {schedule}:
         raise ValueError(f"{path}: expected schedule {schedule!r}, the curves say {sorted(df['schedule'].unique())}")
     for seed in df.filter(pl.col("diverged"))["seed"].unique():

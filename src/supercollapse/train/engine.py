@@ -46,6 +46,7 @@ from ..models.transformer import ATTENTION_IMPLEMENTATIONS, check_shape
 from ..schemas import CURVES
 from . import checkpoint as ckpt
 from .eval_grid import eval_steps as make_eval_steps
+from .noise import noise_trace
 from .schedules import schedule_values
 from .tasks import ADAPTERS, COMPUTE_DTYPES, KINDS
 
@@ -87,6 +88,10 @@ class RunSpec:
     n_evals: int = 100
     seed_batching: str = "vmap"  # or "sequential"
     compute_dtype: str = "float32"  # or "bfloat16": forward and backward in bf16, float32 master weights and Adam
+    # > 0: log Tr(P^-1 Sigma) (noise.py) at every evaluation after step 0, from the per-example gradients of the
+    # first `noise_examples` evaluation examples, `noise_chunk` at a time (memory: chunk x parameters per seed).
+    noise_examples: int = 0
+    noise_chunk: int = 256
 
     def __post_init__(self):
         if self.compute_dtype not in COMPUTE_DTYPES:
@@ -139,7 +144,8 @@ class Programs(NamedTuple):
         fori_loop with traced bounds (one compilation per run), `state` donated;
     evaluate(params) -> (seeds,) mean `example_loss` over the task's evaluation data;
     example_loss(model, example): the task's loss of one example in the run's compute dtype;
-    train_data: the task's train data, on the device(s).
+    train_data: the task's train data, on the device(s);
+    noise(params, Adam state, lr_tree) -> (seeds,) Tr(P^-1 Sigma) (None unless spec.noise_examples > 0).
     """
 
     init: Callable
@@ -148,6 +154,7 @@ class Programs(NamedTuple):
     evaluate: Callable
     example_loss: Callable
     train_data: object
+    noise: Callable | None = None
 
 
 def _batch_sharding(mesh, leaf) -> NamedSharding:
@@ -220,10 +227,26 @@ def build_programs(spec: RunSpec, task, schedule: np.ndarray, mesh=None) -> Prog
 
         return jax.vmap(total_loss)(params)
 
+    noise = None
+    if spec.noise_examples > 0:
+        # The first examples of the evaluation data: held out, from the training distribution.
+        noise_data = replicate(jax.tree.map(lambda a: a[:spec.noise_examples], eval_data))
+
+        @eqx.filter_jit
+        def noise_all(params, opt_state, lr_tree, data):
+            def one(p, s):  # P^-1 at the peak LR: the base LR (schedule peak 1) times each array's multiplier
+                return noise_trace(example_loss, p, s, lr_tree, spec.lr, data, spec.batch_size, spec.b2, spec.eps,
+                                   spec.noise_chunk)
+
+            return jax.vmap(one)(params, opt_state)
+
+        noise = lambda params, opt_state, lr_tree: noise_all(params, opt_state, lr_tree, noise_data)  # noqa: E731
+
     return Programs(
         init=jax.jit(jax.vmap(init_one)), step=step,
         run_segment=lambda bounds, state, lr_tree: segment((bounds, train_data), state, lr_tree),
-        evaluate=lambda params: evaluate_all(params, main, rest), example_loss=example_loss, train_data=train_data)
+        evaluate=lambda params: evaluate_all(params, main, rest), example_loss=example_loss, train_data=train_data,
+        noise=noise)
 
 
 def initial_state(spec: RunSpec, init, seeds: tuple[int, ...]):
@@ -307,6 +330,7 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
 
     eval_loss = np.full((len(spec.seeds), len(steps_eval)), np.nan)
     train_loss = np.full_like(eval_loss, np.nan)
+    noise = np.full_like(eval_loss, np.nan)  # Tr(P^-1 Sigma), NaN where not measured
     done_updates, total_updates = 0, spec.steps * len(groups)
     compile_s = None
     fingerprint = _fingerprint(spec, task, devices, extra_meta)
@@ -316,6 +340,7 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
     if resume is not None:
         header, arrays = resume
         eval_loss[:], train_loss[:] = arrays["eval_loss"], arrays["train_loss"]
+        noise[:] = arrays["noise_trace"]
         resume_at = (int(header["group"]), int(header["eval_index"]))
         done_updates, compile_s = int(header["done_updates"]), header["compile_s"]
         elapsed_before = float(header["elapsed_s"])
@@ -357,6 +382,8 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
             losses = np.asarray(evaluate(state[0]), dtype=np.float64)
             eval_loss[row:row + len(group), j] = losses
             train_loss[row:row + len(group), j] = np.asarray(state[3], dtype=np.float64) if step > 0 else np.nan
+            if programs.noise is not None and step > 0:
+                noise[row:row + len(group), j] = np.asarray(programs.noise(state[0], state[1], lr_tree), np.float64)
             now = time.perf_counter()
             last_eval = j == len(steps_eval) - 1 and g == len(groups) - 1
             if done_updates and (now - last_log >= progress_every_s or last_eval):
@@ -376,7 +403,7 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
                     "fingerprint": fingerprint, "group": g, "eval_index": j, "step": step,
                     "done_updates": done_updates, "compile_s": compile_s, "elapsed_s": now - started,
                     "resumes": 0 if resumed_from is None else resumed_from["resumes"]},
-                    {"eval_loss": eval_loss, "train_loss": train_loss, **host_state})
+                    {"eval_loss": eval_loss, "train_loss": train_loss, "noise_trace": noise, **host_state})
                 last_save, saved_updates = time.perf_counter(), done_updates
         row += len(group)
     wall_s = time.perf_counter() - started
@@ -406,6 +433,7 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
             "tau": np.tile(tau, n_s),
             "eval_loss": eval_loss.reshape(-1),
             "train_loss": train_loss.reshape(-1),
+            "noise_trace": noise.reshape(-1),
             "diverged": np.repeat(diverged, n_e),
         },
         schema=CURVES,

@@ -65,9 +65,10 @@ def model_params(task_cfg: dict, width: int, meta: dict | None = None) -> int:
 
 
 def run_spec(task: str, task_cfg: dict, study: str, width: int, steps: int, seeds: int, schedule: str,
-             decay_frac: float, lr_reference_width: int | None = None, meta: dict | None = None) -> RunSpec:
+             decay_frac: float, lr_reference_width: int | None = None, meta: dict | None = None,
+             noise_examples: int = 0, noise_chunk: int = 256) -> RunSpec:
     """Build the RunSpec of one job from the task's config slice (keys as in the config schema); a
-    transformer task also needs its data's `meta` (meta.json)."""
+    transformer task also needs its data's `meta` (meta.json). `noise_examples` > 0 logs the noise trace."""
     model, optim = task_cfg["model"], task_cfg["optim"]
     warmup = int(optim["warmup_steps"])
     if warmup >= steps:
@@ -80,7 +81,8 @@ def run_spec(task: str, task_cfg: dict, study: str, width: int, steps: int, seed
         decay_frac=float(decay_frac), warmup_steps=warmup, lr=float(optim["lr"]),
         embed_lr_mult=float(optim["embed_lr_mult"]), b1=float(optim["b1"]), b2=float(optim["b2"]),
         eps=float(optim["eps"]), lr_reference_width=lr_reference_width, n_evals=int(task_cfg["n_evals"]),
-        seed_batching=str(task_cfg["seed_batching"]), compute_dtype=str(model["compute_dtype"]))
+        seed_batching=str(task_cfg["seed_batching"]), compute_dtype=str(model["compute_dtype"]),
+        noise_examples=int(noise_examples), noise_chunk=int(noise_chunk))
 
 
 def load_task(spec: RunSpec, inputs: dict, eval_sequences: int | None = None):
