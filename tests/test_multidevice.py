@@ -31,12 +31,13 @@ DRIVER = textwrap.dedent("""
                                          ("two_sequential", "sequential", 2)):
         spec = RunSpec(task="fourier", study="test", width=8, depth=2, input_dim=4, steps=300, batch_size=64,
                        seeds=(0, 1), schedule="linear", warmup_steps=5, lr=0.003, n_evals=12, base_width=8,
-                       seed_batching=seed_batching)
+                       seed_batching=seed_batching, noise_examples=64)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. donated buffers that could not be reused
             table, meta = train(spec, task, devices=devices)
         out[name] = {"eval_loss": table.column("eval_loss").to_pylist(),
-                     "train_loss": table.column("train_loss").to_pylist(), "devices": meta["devices"]}
+                     "train_loss": table.column("train_loss").to_pylist(),
+                     "noise_trace": table.column("noise_trace").to_pylist(), "devices": meta["devices"]}
     print(json.dumps(out))
 """)
 
@@ -51,7 +52,7 @@ def test_two_host_devices_match_one_device():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["one"]["devices"] == 1 and out["two"]["devices"] == 2
     for name in ("two", "two_sequential"):
-        for column in ("eval_loss", "train_loss"):
+        for column in ("eval_loss", "train_loss", "noise_trace"):
             a = np.array(out["one"][column], dtype=float)
             b = np.array(out[name][column], dtype=float)
             np.testing.assert_allclose(b, a, rtol=2e-5, equal_nan=True, err_msg=f"{name} {column}")
