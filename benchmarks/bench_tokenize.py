@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -61,11 +62,18 @@ def make_lichess_shard(path: Path, games: int, distinct: int, max_plies: int) ->
     return float(np.mean([len(t) for t in texts]))
 
 
-def run_case(cfg: dict, inputs: list, workdir: Path, workers: int) -> tuple[float, dict]:
+def _cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the pool's workers, once the pool has closed)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_case(cfg: dict, inputs: list, workdir: Path, workers: int) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds of all processes, meta)."""
     out = [workdir / "train.parquet", workdir / "test.parquet", workdir / "meta.json"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     meta = make_token_task(cfg, inputs, *out, workers=workers)
-    return time.perf_counter() - t0, meta
+    return time.perf_counter() - t0, _cpu_seconds() - c0, meta
 
 
 def main() -> None:
@@ -91,22 +99,24 @@ def main() -> None:
             for suffix in (False, True):
                 cfg = {"source": "lichess", "seq_len": 128, "test_fraction": 0.01, "seed": 0, "eval_sequences": 1,
                        "month": "2025-01", "n_shards": 1, "shards": [0], "elo_suffix": suffix}
-                dt, meta = run_case(cfg, [shard], tmp / "out", workers)
+                dt, cpu, meta = run_case(cfg, [shard], tmp / "out", workers)
                 tokens = sum(meta["stream_tokens"].values())
                 rows.append({"case": f"lichess suffix={'on' if suffix else 'off'}", "workers": workers,
-                             "items": args.games, "seconds": dt, "items_per_s": args.games / dt,
+                             "items": args.games, "seconds": dt, "cpu_seconds": cpu, "items_per_s": args.games / dt,
                              "tokens_per_s": tokens / dt, "unit": "games"})
             cfg = {"source": "cifar5m", "seq_len": 1024, "test_fraction": 0.001, "seed": 0, "eval_sequences": 1,
                    "parts": [0]}
-            dt, meta = run_case(cfg, [npz], tmp / "out", workers)
-            rows.append({"case": "cifar5m", "workers": workers, "items": args.images, "seconds": dt,
+            dt, cpu, meta = run_case(cfg, [npz], tmp / "out", workers)
+            rows.append({"case": "cifar5m", "workers": workers, "items": args.images, "seconds": dt, "cpu_seconds": cpu,
                          "items_per_s": args.images / dt, "tokens_per_s": args.images * 1024 / dt, "unit": "images"})
-    print(f"CPU cores: {os.cpu_count()}; Lichess movetext mean {mean_chars:.0f} characters per game")
-    print("| case | workers | items | seconds | items/s | tokens/s |")
-    print("|---|---|---|---|---|---|")
+    print(f"CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; Lichess movetext mean "
+          f"{mean_chars:.0f} characters per game")
+    print("| case | workers | items | wall s | CPU s | CPU/wall | items/s | items per CPU-s | tokens/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {r['workers']} | {r['items']} {r['unit']} | {r['seconds']:.2f} | "
-              f"{r['items_per_s']:,.0f} | {r['tokens_per_s']:,.0f} |")
+        print(f"| {r['case']} | {r['workers']} | {r['items']} {r['unit']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | "
+              f"{r['cpu_seconds'] / r['seconds']:.2f} | {r['items_per_s']:,.0f} | {r['items'] / r['cpu_seconds']:,.0f} | "
+              f"{r['tokens_per_s']:,.0f} |")
     write_table(args.out, pa.Table.from_pylist(rows))
 
 
