@@ -83,3 +83,39 @@ def test_download_and_tokenize_rules(tmp_path):
     meta = json.loads((res / "chess/data/meta.json").read_text())
     assert meta["source"] == "offline_chess" and 0 < meta["entropy_floor_nats_per_token"] < np.log(53)
     assert not list(res.rglob("*.tmp*"))
+
+
+@pytest.mark.parametrize("data,expected", [
+    ({"source": "offline_chess", "input_dim": 4}, "input_dim"),
+    ({"source": "offline_chess", "month": "2025-01"}, "'month' is not one of"),
+    ({"source": "cifar5m", "seq_len": 128}, "1024 was expected"),
+    ({"source": "lichess", "month": "2025-13"}, "2025-13"),
+    ({"source": "imagenet"}, "imagenet"),
+    ({}, "'source' is a required property"),
+])
+def test_bad_token_data_config_names_the_key(data, expected):
+    from snakemake.utils import validate
+
+    from helpers import ROOT
+
+    cfg = copy.deepcopy(TINY)
+    cfg["tasks"]["chess"] = {**copy.deepcopy(cfg["tasks"]["fourier"]), "kind": "transformer", "data": data}
+    with pytest.raises(Exception, match=expected):
+        validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"))
+
+
+def test_token_data_defaults_per_source():
+    from snakemake.utils import validate
+
+    from helpers import ROOT
+
+    cfg = copy.deepcopy(TINY)
+    for source in ("offline_chess", "lichess", "cifar5m"):
+        cfg["tasks"][source] = {**copy.deepcopy(cfg["tasks"]["fourier"]), "kind": "transformer",
+                                "data": {"source": source}}
+    validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    t = cfg["tasks"]
+    assert t["offline_chess"]["data"]["elo_suffix"] is False and t["lichess"]["data"]["elo_suffix"] is True
+    assert t["lichess"]["data"]["shards"] == list(range(36)) and t["lichess"]["data"]["month"] == "2025-01"
+    assert t["cifar5m"]["data"]["seq_len"] == 1024 and t["cifar5m"]["data"]["mask_zero_targets"] is False
+    assert "input_dim" not in t["lichess"]["data"] and t["fourier"]["data"]["input_dim"] == 4
