@@ -11,6 +11,9 @@ configfile: "config/config.yaml"
 validate(config, schema="workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/frontier.smk"

@@ -140,8 +140,33 @@ def study_summaries(wildcards):
     return expand(f"{R}/{{task}}/{{study}}/summary.json", task=wildcards.task, study=list(config["studies"]))
 
 
+def every_task_study(pattern):
+    """`pattern` for every (task, study), task-major (the order supercollapse.summary expects)."""
+    return expand(pattern, task=list(config["tasks"]), study=list(config["studies"]))
+
+
+def caption_numbers(figure):
+    """A params function: the numbers a figure's caption quotes, read from its rule's inputs.
+
+    A missing input makes Snakemake show <TBD> and call it again once the inputs exist (before the job
+    runs, and when it builds the report). Params derived from input are not rerun triggers."""
+
+    def numbers(wildcards, input):
+        import errno
+        import os
+
+        from supercollapse.summary import caption_numbers as read_numbers
+
+        for path in input:
+            if not os.path.exists(path):
+                raise FileNotFoundError(errno.ENOENT, "input not made yet", path)
+        return read_numbers(figure, dict(input.items()))
+
+    return numbers
+
+
 def all_targets():
-    targets = [f"{R}/theory/theory.{PLOT_EXT}"]
+    targets = [f"{R}/theory/theory.{PLOT_EXT}", f"{R}/summary/summary.parquet", f"{R}/summary/summary.md"]
     for task in config["tasks"]:
         targets.append(f"{R}/{task}/figures/frontier.{PLOT_EXT}")
         targets.append(f"{R}/{task}/figures/studies.{PLOT_EXT}")

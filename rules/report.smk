@@ -13,6 +13,7 @@ rule plot_frontier:
     params:
         plots=config["plots"],
         code=code_hash("plots"),
+        numbers=caption_numbers("frontier"),
     log:
         f"{R}/logs/{{task}}/plot_frontier.log",
     conda:
@@ -36,6 +37,7 @@ rule plot_curves:
     params:
         plots=config["plots"],
         code=code_hash("plots"),
+        numbers=caption_numbers("curves"),
     log:
         f"{R}/logs/{{task}}/{{study}}/plot_curves.log",
     conda:
@@ -47,6 +49,7 @@ rule plot_curves:
 rule plot_collapse:
     input:
         normalized=rules.collapse_stats.output.normalized,
+        summary=rules.collapse_stats.output.summary,
     output:
         report(
             f"{R}/{{task}}/{{study}}/figures/collapse.{PLOT_EXT}",
@@ -57,6 +60,7 @@ rule plot_collapse:
     params:
         plots=config["plots"],
         code=code_hash("plots"),
+        numbers=caption_numbers("collapse"),
     log:
         f"{R}/logs/{{task}}/{{study}}/plot_collapse.log",
     conda:
@@ -80,6 +84,7 @@ rule plot_deviation:
     params:
         plots=config["plots"],
         code=code_hash("plots"),
+        numbers=caption_numbers("deviation"),
     log:
         f"{R}/logs/{{task}}/{{study}}/plot_deviation.log",
     conda:
@@ -101,6 +106,7 @@ rule plot_theory:
     params:
         plots=config["plots"],
         code=code_hash("plots"),
+        numbers=caption_numbers("theory"),
     log:
         f"{R}/logs/plot_theory.log",
     conda:
@@ -122,9 +128,39 @@ rule plot_studies:
     params:
         plots=config["plots"],
         code=code_hash("plots"),
+        numbers=caption_numbers("studies"),
     log:
         f"{R}/logs/{{task}}/plot_studies.log",
     conda:
         ENV
     script:
         "../workflow/scripts/plot.py"
+
+
+rule summary_table:
+    """Every fit and statistic of every task and study on one page: Parquet, Markdown, and HTML for the report."""
+    input:
+        horizon=expand(f"{R}/{{task}}/frontier/horizon.json", task=list(config["tasks"])),
+        studies=expand(f"{R}/{{task}}/studies.parquet", task=list(config["tasks"])),
+        summary=every_task_study(f"{R}/{{task}}/{{study}}/summary.json"),
+        lhat=every_task_study(f"{R}/{{task}}/{{study}}/lhat.json"),
+        sensitivity=every_task_study(f"{R}/{{task}}/{{study}}/lhat_sensitivity.parquet"),
+    output:
+        table=f"{R}/summary/summary.parquet",
+        markdown=f"{R}/summary/summary.md",
+        html=report(
+            f"{R}/summary/summary.html",
+            caption="../workflow/report/summary.rst",
+            category="Summary",
+            labels={"table": "summary"},
+        ),
+    params:
+        tasks=list(config["tasks"]),
+        studies=list(config["studies"]),
+        code=code_hash("summary"),
+    log:
+        f"{R}/logs/summary_table.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/summary_table.py"

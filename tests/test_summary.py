@@ -17,11 +17,13 @@ STUDY_NAMES = ["optimal", "constant_lr"]
 
 
 def _horizon(gamma: float, isoflop_ok: bool = True) -> dict:
+    """Task b's horizon.json predates the width bootstrap (no bootstrap_widths) and its IsoFLOP fit failed."""
     iso = ({"gamma": gamma + 0.02, "exponent_se": 0.14, "r2": 0.93, "kappa": 0.005,
             "horizon_ratio_to_envelope": [1.03, 0.98, 1.01]} if isoflop_ok else {"error": "isoflop: no levels"})
     return {"kappa": 0.0042, "gamma": gamma, "exponent_se": 0.0496, "r2": 0.9984, "r2_grid": 0.838,
             "points_params": [924, 1616, 3576], "points_compute": [2e9, 6e9, 2e10], "isoflop": iso,
-            "bootstrap": {"ci": {"gamma": [gamma - 0.07, gamma + 0.45], "kappa": [0.0024, 0.072]}, "n_boot": 100}}
+            "bootstrap": {"ci": {"gamma": [gamma - 0.07, gamma + 0.45], "kappa": [0.0024, 0.072]}, "n_boot": 100},
+            **({"bootstrap_widths": {"ci": {"gamma": [0.5, 0.9], "kappa": [0.001, 0.01]}}} if isoflop_ok else {})}
 
 
 def _study_row(task: str, study: str, ratio: float) -> dict:
@@ -88,6 +90,7 @@ def test_summary_stage_writes_one_row_per_task_and_study(artifacts, tmp_path):
     a_opt = df.row(0, named=True)
     assert a_opt["gamma"] == 0.75 and a_opt["gamma_se"] == 0.0496
     assert a_opt["gamma_lo"] == pytest.approx(0.68) and a_opt["gamma_hi"] == pytest.approx(1.2)
+    assert (a_opt["gamma_widths_lo"], a_opt["gamma_widths_hi"]) == (0.5, 0.9)
     assert a_opt["kappa_lo"] == 0.0024 and a_opt["frontier_points"] == 3
     assert (a_opt["isoflop_horizon_ratio_min"], a_opt["isoflop_horizon_ratio_max"]) == (0.98, 1.03)
     assert (a_opt["l_hat"], a_opt["l_hat_hi"], a_opt["b_lo"]) == (0.0012, 0.003, 0.15)
@@ -98,15 +101,18 @@ def test_summary_stage_writes_one_row_per_task_and_study(artifacts, tmp_path):
     assert (a_opt["sensitivity_min_ratio_raw"], a_opt["sensitivity_min_l_hat"], a_opt["sensitivity_min_at_edge"]) \
         == (1.2, -0.05, False)
     b_opt = df.row(2, named=True)
-    assert b_opt["gamma"] == 1.03 and b_opt["isoflop_gamma"] is None and b_opt["isoflop_horizon_ratio_min"] is None
+    assert b_opt["gamma"] == 1.03 and b_opt["gamma_widths_lo"] is None
+    assert b_opt["isoflop_gamma"] is None and b_opt["isoflop_horizon_ratio_min"] is None
     assert (b_opt["sensitivity_min_ratio_raw"], b_opt["sensitivity_min_at_edge"]) == (0.6, True)
     # The frontier is the task's: the same on each of its studies.
     assert df.filter(pl.col("task") == "b")["gamma"].unique().to_list() == [1.03]
 
     md = (out / "s.md").read_text()
-    assert "| a | 0.75 ± 0.05 | [0.68, 1.2] | 0.0042 [0.0024, 0.072] | 0.998, 0.838 | 3 | 0.77 ± 0.14 | 0.98–1.03 |" in md
-    assert "| b | 1.03 ± 0.05 | [0.96, 1.48] | 0.0042 [0.0024, 0.072] | 0.998, 0.838 | 3 | – | – |" in md
-    assert "| a | constant_lr | const; fitted γ; µP | 4 × 4 | 2.5 [2.4, 3.5] | 2.6 [2.5, 3.7] | 31% | 0.0039 (89% < 0.05) |" in md
+    assert ("| a | 0.75 ± 0.05 | [0.68, 1.2] | [0.5, 0.9] | 0.0042 [0.0024, 0.072] | 0.998, 0.838 | 3 "
+            "| 0.77 ± 0.14 | 0.98–1.03 |") in md
+    assert "| b | 1.03 ± 0.05 | [0.96, 1.48] | – | 0.0042 [0.0024, 0.072] | 0.998, 0.838 | 3 | – | – |" in md
+    assert ("| a | constant_lr | const; fitted γ; µP | 4 × 4 | 2.5 [2.4, 3.5] | 2.6 [2.5, 3.7] | 31% "
+            "| 0.0039 (89% < 0.05) |") in md
     assert "0.6 at L̂ = -0.1, end of the scanned range" in md
     assert "x ∈ [0.2, 0.95]" in md
 
@@ -150,7 +156,8 @@ def test_missing_key_and_mismatched_inputs_are_named(artifacts, tmp_path):
 
 def test_caption_numbers(artifacts, tmp_path):
     n = sm.caption_numbers("frontier", {"horizon": artifacts["horizon"][0], "sweep": []})
-    assert n["gamma"] == "0.75 ± 0.05" and n["gamma_ci"] == "[0.68, 1.2]" and n["isoflop_ratio"] == "0.98–1.03"
+    assert n["gamma"] == "0.75 ± 0.05" and n["gamma_ci"] == "[0.68, 1.2]" and n["gamma_ci_widths"] == "[0.5, 0.9]"
+    assert n["isoflop_ratio"] == "0.98–1.03"
     n = sm.caption_numbers("curves", {"lhat": artifacts["lhat"][0]})
     assert n == {"l_hat": "0.0012 [0, 0.003]", "a": "0.043 [0.04, 0.047]", "b": "0.159 [0.15, 0.17]",
                  "n_end_points": 3}
@@ -166,5 +173,7 @@ def test_caption_numbers(artifacts, tmp_path):
     write_table(theory, pa.Table.from_pylist([dict(zip(THEORY.names, r)) for r in rows], schema=THEORY))
     assert sm.caption_numbers("theory", {"curves": theory})["panels"] == [
         {"gamma_scale": "0.9", "gamma": "0.45", "spread": "0.1"}, {"gamma_scale": "1", "gamma": "0.5", "spread": "0"}]
+    # An undefined bootstrap bound (NaN) stays visible; an absent value reads as MISSING.
+    assert sm.fmt_ci(0.9, 0.87, float("nan")) == "0.9 [0.87, nan]" and sm.fmt(None) == sm.MISSING
     with pytest.raises(ValueError, match="unknown figure 'nope'"):
         sm.caption_numbers("nope", {})

@@ -1,4 +1,6 @@
-"""End-to-end runs of the Snakemake workflow on a tiny config, in a copy of the project tree (tests/helpers.py)."""
+"""End-to-end runs of the Snakemake workflow on a tiny config, in a copy of the project tree (tests/helpers.py).
+
+The `project` fixture (conftest.py) runs the tiny config once per session; tests that edit it restore it."""
 
 from __future__ import annotations
 
@@ -29,14 +31,6 @@ def _scheduled(proj: Path) -> dict[str, int]:
     return counts
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    proj = _copy_project(tmp_path_factory.mktemp("proj"))
-    _write_config(proj, TINY)
-    _snakemake(proj, "--cores", "2")
-    return proj
-
-
 @pytest.mark.slow
 def test_full_run_produces_every_artifact(project):
     res = project / "results" / "fourier"
@@ -45,7 +39,8 @@ def test_full_run_produces_every_artifact(project):
                 "optimal/summary.json", "optimal/figures/curves.png", "optimal/figures/collapse.png",
                 "optimal/figures/deviation.png", "studies.parquet", "figures/studies.png"):
         assert (res / rel).stat().st_size > 0, rel
-    for rel in ("theory/curves.parquet", "theory/theory.png"):
+    for rel in ("theory/curves.parquet", "theory/theory.png", "summary/summary.parquet", "summary/summary.md",
+                "summary/summary.html"):
         assert (project / "results" / rel).stat().st_size > 0, rel
     horizon = json.loads((res / "frontier/horizon.json").read_text())
     assert {"kappa", "gamma", "r2", "exponent_se"} <= horizon.keys()
@@ -73,7 +68,8 @@ def test_adding_a_collapse_width_schedules_only_that_width_and_downstream(projec
     finally:
         _write_config(project, TINY)
     assert jobs == {"optimal_run": 1, "fit_lhat": 1, "collapse_stats": 1, "plot_curves": 1,
-                    "plot_collapse": 1, "plot_deviation": 1, "study_summary": 1, "plot_studies": 1, "all": 1}
+                    "plot_collapse": 1, "plot_deviation": 1, "study_summary": 1, "plot_studies": 1,
+                    "summary_table": 1, "all": 1}
 
 
 @pytest.mark.slow

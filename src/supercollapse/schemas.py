@@ -129,6 +129,8 @@ SUMMARY = pa.schema(
         ("gamma_se", pa.float64()),  # least-squares standard error (of 1 + gamma, the same number)
         ("gamma_lo", pa.float64()),  # bootstrap over the sweep seeds within each width
         ("gamma_hi", pa.float64()),
+        ("gamma_widths_lo", pa.float64()),  # bootstrap over the envelope's interior argmin widths (null: not run)
+        ("gamma_widths_hi", pa.float64()),
         ("frontier_r2", pa.float64()),  # over the per-width points
         ("frontier_r2_grid", pa.float64()),  # over all interior grid points (the paper's regression)
         ("frontier_points", pa.int64()),

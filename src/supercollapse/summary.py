@@ -67,7 +67,9 @@ def _span(lo, hi) -> str:
 
 def study_setup(row: dict) -> str:
     """A study's recipe in a few words: schedule, horizon exponent, parameterisation."""
-    schedule = row["schedule"] if row["schedule"] == "const" else f"{row['schedule']} (decay {fmt(row['decay_frac'], 2)})"
+    schedule = row["schedule"]
+    if schedule != "const":
+        schedule += f" (decay {fmt(row['decay_frac'], 2)})"
     gamma = "fitted γ" if row["gamma_scale"] == 1.0 else f"{fmt(row['gamma_scale'], 3)}·γ"
     lr = "µP" if row["lr_reference_width"] is None else f"LRs of width {row['lr_reference_width']}"
     return f"{schedule}; {gamma}; {lr}"
@@ -82,12 +84,15 @@ def frontier_columns(horizon: dict, where: str = "horizon.json") -> dict:
     boot = _key(horizon, "bootstrap", where)
     ci = _key(boot, "ci", f"{where} bootstrap")
     gamma_ci, kappa_ci = _key(ci, "gamma", f"{where} bootstrap.ci"), _key(ci, "kappa", f"{where} bootstrap.ci")
+    # Older horizon.json files have no width bootstrap: its columns stay null.
+    widths_ci = horizon.get("bootstrap_widths", {}).get("ci", {}).get("gamma") or [None, None]
     iso = _key(horizon, "isoflop", where)
     ratios = iso.get("horizon_ratio_to_envelope") or []
     return {
         "kappa": _key(horizon, "kappa", where), "kappa_lo": kappa_ci[0], "kappa_hi": kappa_ci[1],
         "gamma": _key(horizon, "gamma", where), "gamma_se": _key(horizon, "exponent_se", where),
         "gamma_lo": gamma_ci[0], "gamma_hi": gamma_ci[1],
+        "gamma_widths_lo": widths_ci[0], "gamma_widths_hi": widths_ci[1],
         "frontier_r2": _key(horizon, "r2", where), "frontier_r2_grid": _key(horizon, "r2_grid", where),
         "frontier_points": len(_key(horizon, "points_params", where)),
         # An IsoFLOP fit that failed records {"error": ...} instead: its columns stay null.
@@ -179,9 +184,9 @@ def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studi
 # ---------------------------------------------------------------------------------------------------------
 # The one page: Markdown and HTML from the same cells
 
-INTRO = ("CIs are 95% percentile bootstraps: over the sweep seeds within each width for the frontier, over the "
-         "seeds within each width for everything else. Δ/σ is the mean over the x window of the collapse "
-         "deviation over the seed noise floor; below 1 is supercollapse.")
+INTRO = ("CIs are 95% percentile bootstraps over the seeds within each width (for the frontier: the sweep's "
+         "seeds, and separately the envelope's interior argmin widths). Δ/σ is the mean over the x window of "
+         "the collapse deviation over the seed noise floor; below 1 is supercollapse.")
 
 
 def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -189,7 +194,9 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     first = {t: next(r for r in rows if r["task"] == t) for t in tasks}
     frontier = [[t, fmt_se(r["gamma"], r["gamma_se"]), _interval(r["gamma_lo"], r["gamma_hi"]),
-                 fmt_ci(r["kappa"], r["kappa_lo"], r["kappa_hi"]), f"{fmt(r['frontier_r2'])}, {fmt(r['frontier_r2_grid'])}",
+                 _interval(r["gamma_widths_lo"], r["gamma_widths_hi"]),
+                 fmt_ci(r["kappa"], r["kappa_lo"], r["kappa_hi"]),
+                 f"{fmt(r['frontier_r2'])}, {fmt(r['frontier_r2_grid'])}",
                  str(r["frontier_points"]), fmt_se(r["isoflop_gamma"], r["isoflop_gamma_se"]),
                  _span(r["isoflop_horizon_ratio_min"], r["isoflop_horizon_ratio_max"])]
                 for t, r in first.items()]
@@ -206,8 +213,8 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
     window = f"[{fmt(rows[0]['x_min'])}, {fmt(rows[0]['x_max'])}]" if rows else ""
     return [
         ("Frontier and horizon fit: C*(P) = (P/κ)^(1+γ) FLOPs",
-         ["task", "γ ± SE", "γ 95% CI", "κ [95% CI]", "R² (points, grid)", "points", "IsoFLOP γ ± SE",
-          "C*: IsoFLOP / envelope"], frontier),
+         ["task", "γ ± SE", "γ CI (seeds)", "γ CI (widths)", "κ [CI (seeds)]", "R² (points, grid)", "points",
+          "IsoFLOP γ ± SE", "C*: IsoFLOP / envelope"], frontier),
         ("L̂ fit: L = L̂ + a·C^(−b), C in PFLOP", ["task", "study", "L̂ [95% CI]", "a [95% CI]", "b [95% CI]"], lhat),
         (f"Collapse statistics, means over x ∈ {window}",
          ["task", "study", "setup", "widths × seeds", "Δ/σ_raw [95% CI]", "Δ/σ_norm [95% CI]", "x with Δ < σ_raw",
@@ -276,6 +283,7 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
     if figure == "frontier":
         h = frontier_columns(read_json(inputs["horizon"]), str(inputs["horizon"]))
         return {"gamma": fmt_se(h["gamma"], h["gamma_se"]), "gamma_ci": _interval(h["gamma_lo"], h["gamma_hi"]),
+                "gamma_ci_widths": _interval(h["gamma_widths_lo"], h["gamma_widths_hi"]),
                 "kappa": fmt_ci(h["kappa"], h["kappa_lo"], h["kappa_hi"]), "r2": fmt(h["frontier_r2"], 4),
                 "r2_grid": fmt(h["frontier_r2_grid"], 3), "points": h["frontier_points"],
                 "isoflop_gamma": fmt_se(h["isoflop_gamma"], h["isoflop_gamma_se"]),
@@ -290,7 +298,8 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
         where = str(inputs["summary"])
         lo, hi = _key(s, "mean_ratio_raw_ci", where)
         nlo, nhi = _key(s, "mean_ratio_norm_ci", where)
-        out = {"widths": ", ".join(str(w) for w in _key(s, "widths", where)), "seeds": _key(s, "seeds_per_width", where),
+        out = {"widths": ", ".join(str(w) for w in _key(s, "widths", where)),
+               "seeds": _key(s, "seeds_per_width", where),
                "x_window": "[{}, {}]".format(*(fmt(v) for v in _key(s, "x_window", where))),
                "l_hat": fmt(_key(s, "l_hat", where)),
                "ratio_raw": fmt_ci(_key(s, "mean_ratio_raw", where), lo, hi),
@@ -309,7 +318,8 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
         df = pl.from_arrow(read_table(inputs["studies"], STUDIES))
         return {"studies": [{"study": r["study"], "setup": study_setup(r),
                              "ratio_raw": fmt_ci(r["mean_ratio_raw"], r["mean_ratio_raw_lo"], r["mean_ratio_raw_hi"]),
-                             "ratio_norm": fmt_ci(r["mean_ratio_norm"], r["mean_ratio_norm_lo"], r["mean_ratio_norm_hi"]),
+                             "ratio_norm": fmt_ci(r["mean_ratio_norm"], r["mean_ratio_norm_lo"],
+                                                  r["mean_ratio_norm_hi"]),
                              "median_p": fmt(r["median_anova_p"], 2)} for r in df.to_dicts()]}
     if figure == "theory":
         return {"panels": theory_spreads(pl.from_arrow(read_table(inputs["curves"], THEORY)))}

@@ -1,0 +1,15 @@
+"""Thin adapter: rule summary_table -> supercollapse.summary.summary_stage."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the package beside this workflow
+from supercollapse.workflow import setup_logging  # noqa: E402
+
+setup_logging(snakemake.log[0])
+
+from supercollapse.summary import summary_stage  # noqa: E402
+
+i, o = snakemake.input, snakemake.output
+summary_stage(snakemake.params.tasks, snakemake.params.studies,
+              {k: list(getattr(i, k)) for k in ("horizon", "studies", "summary", "lhat", "sensitivity")},
+              o.table, o.markdown, o.html)
