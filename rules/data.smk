@@ -76,7 +76,7 @@ rule tokenize:
     params:
         data=lambda w: task_cfg(w.task)["data"],
         raw=lambda w: raw_files(w.task),
-        code=code_hash("data"),
+        code=code_hash("tokens"),
     threads: workflow.cores
     log:
         f"{R}/logs/{{task}}/tokenize.log",

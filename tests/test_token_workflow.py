@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -119,3 +120,21 @@ def test_token_data_defaults_per_source():
     assert t["lichess"]["data"]["shards"] == list(range(36)) and t["lichess"]["data"]["month"] == "2025-01"
     assert t["cifar5m"]["data"]["seq_len"] == 1024 and t["cifar5m"]["data"]["mask_zero_targets"] is False
     assert "input_dim" not in t["lichess"]["data"] and t["fourier"]["data"]["input_dim"] == 4
+
+
+def test_tokenizer_code_does_not_retrain_the_fourier_task(tmp_path):
+    import shutil
+
+    import supercollapse
+    from supercollapse.codehash import source_hash
+
+    pkg = tmp_path / "supercollapse"
+    shutil.copytree(Path(supercollapse.__file__).parent, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    before = {f: source_hash(pkg, f) for f in ("data", "tokens", "train")}
+    for name in ("chess.py", "download.py", "cifar5m.py"):
+        (pkg / "data" / name).write_text((pkg / "data" / name).read_text() + "\n_CHANGED = 1\n")
+    after = {f: source_hash(pkg, f) for f in ("data", "tokens", "train")}
+    assert after["data"] == before["data"] and after["train"] == before["train"]
+    assert after["tokens"] != before["tokens"]
+    (pkg / "data" / "tokens.py").write_text((pkg / "data" / "tokens.py").read_text() + "\n_CHANGED = 1\n")
+    assert source_hash(pkg, "train") != before["train"]  # the reader is training code
