@@ -112,29 +112,37 @@ def _offline_chess(cfg: dict, train: TokenWriter, test: TokenWriter, workers: in
 
 # ---- lichess ---------------------------------------------------------------------------------------------------
 def _lichess_unit(path: str, shard: int, row_group: int, seed: int, test_fraction: float, elo_suffix: bool):
+    """One row group of a shard -> its train and test token streams. Games are read in record batches, so a
+    large row group never becomes millions of Python strings at once."""
     import pyarrow.parquet as pq
 
     from .lichess import ELO_COLUMNS
 
     columns = ["movetext", *(ELO_COLUMNS if elo_suffix else ())]
+    rng = np.random.default_rng([seed, shard, row_group])
+    parts: dict[str, list[np.ndarray]] = {"train": [], "test": []}
+    games = {"train": 0, "test": 0}
     try:
-        table = pq.ParquetFile(path).read_row_group(row_group, columns=columns)
-    except Exception as err:  # noqa: BLE001 (any read error: name the file and row group)
-        raise ValueError(f"{path}: cannot read row group {row_group} ({err})") from None
-    movetexts = table.column("movetext").to_pylist()
-    n = len(movetexts)
-    welos = table.column("WhiteElo").to_pylist() if elo_suffix else [None] * n
-    belos = table.column("BlackElo").to_pylist() if elo_suffix else [None] * n
-    is_test = np.random.default_rng([seed, shard, row_group]).random(n) < test_fraction
-    out = {}
-    for split, mask in (("train", ~is_test), ("test", is_test)):
-        idx = np.flatnonzero(mask)
-        try:
-            parts = [chess_tok.encode_game(_movetext(movetexts[i]), welos[i], belos[i], elo_suffix) for i in idx]
-        except ValueError as err:
-            raise ValueError(f"{path}: row group {row_group}: {err}") from None
-        out[split] = (np.concatenate(parts) if parts else np.empty(0, np.uint16), len(idx))
-    return out
+        batches = pq.ParquetFile(path).iter_batches(batch_size=8192, row_groups=[row_group], columns=columns)
+        for batch in batches:
+            movetexts = batch.column("movetext").to_pylist()
+            n = len(movetexts)
+            welos = batch.column("WhiteElo").to_pylist() if elo_suffix else [None] * n
+            belos = batch.column("BlackElo").to_pylist() if elo_suffix else [None] * n
+            is_test = rng.random(n) < test_fraction
+            for i in range(n):
+                split = "test" if is_test[i] else "train"
+                try:
+                    ids = chess_tok.encode_game(_movetext(movetexts[i]), welos[i], belos[i], elo_suffix)
+                except ValueError as err:
+                    raise ValueError(f"game {sum(games.values())} of the row group: {err}") from None
+                parts[split].append(ids)
+                games[split] += 1
+    except ValueError as err:
+        raise ValueError(f"{path}: row group {row_group}: {err}") from None
+    except Exception as err:  # noqa: BLE001 (an Arrow/IO error while reading: name the file and row group)
+        raise ValueError(f"{path}: cannot read row group {row_group} ({type(err).__name__}: {err})") from None
+    return {split: (np.concatenate(p) if p else np.empty(0, np.uint16), games[split]) for split, p in parts.items()}
 
 
 def _movetext(value) -> str:
