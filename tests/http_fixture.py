@@ -14,6 +14,7 @@ class FileServer:
         self.root = Path(root)
         self.requests: list[tuple[str, str | None]] = []
         self.drop_after: dict[str, int] = {}  # path -> bytes to send before closing, applied once
+        self.ignore_range = False  # answer Range requests with the whole file (200), as some servers do
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,7 +30,7 @@ class FileServer:
                     return
                 data = path.read_bytes()
                 start = 0
-                if rng:
+                if rng and not server.ignore_range:
                     m = re.fullmatch(r"bytes=(\d+)-", rng)
                     start = int(m.group(1))
                     if start >= len(data):

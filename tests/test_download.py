@@ -63,6 +63,24 @@ def test_resume_after_dropped_connection(served, tmp_path):
     assert server.requests == [(f"/{rel}", None), (f"/{rel}", "bytes=777-")]
 
 
+def test_server_ignoring_range_restarts_cleanly(served, tmp_path):
+    server, rel, data = served
+    server.ignore_range = True
+    dest = tmp_path / "shard.parquet"
+    dest.with_name("shard.parquet.part").write_bytes(b"garbage that must not stay in front")
+    fetch(f"{server.url}/{rel}", dest, log=quiet)
+    assert dest.read_bytes() == data and server.requests[0][1] is not None
+
+
+def test_complete_part_file_is_finished_without_a_body(served, tmp_path):
+    server, rel, data = served
+    dest = tmp_path / "shard.parquet"
+    dest.with_name("shard.parquet.part").write_bytes(data)  # killed after the last byte, before the rename
+    m = fetch(f"{server.url}/{rel}", dest, log=quiet)
+    assert dest.read_bytes() == data and m["size"] == len(data)
+    assert server.requests == [(f"/{rel}", f"bytes={len(data)}-")]  # answered 416: nothing left to send
+
+
 def test_checksum_mismatch_leaves_nothing(served, tmp_path):
     server, rel, _ = served
     dest = tmp_path / "shard.parquet"
