@@ -350,6 +350,8 @@ def noise_caption_numbers(wildcards, input):
             "seeds": fit["n_seeds"], "ratio": f"{fit['pooled']['ratio']:.1f}",
             "rmse_model": f"{fit['pooled']['rmse_model']:.3g}", "rmse_baseline": f"{fit['pooled']['rmse_baseline']:.3g}",
             "ratio_oos": "n/a" if oos.get("ratio") is None else f"{oos['ratio']:.1f}",
+            # .get: an alpha.json of older code (rebuilt later in the same run) must not break the DAG.
+            "ratio_seed_mean": f"{fit.get('seed_mean_curves', {}).get('ratio', float('nan')):.1f}",
             "by_run": ", ".join(f"{k} {v:.3f}" for k, v in fit["alpha_by_run"].items())}
 
 

@@ -143,6 +143,8 @@ def test_stage_writes_alpha_rmse_predictions_and_the_figure(tmp_path):
     saved = json.loads((tmp_path / "alpha.json").read_text())
     assert saved["alpha"] == pytest.approx(0.25, abs=0.02) and saved["alpha_ci"][0] <= 0.25 <= saved["alpha_ci"][1]
     assert out["pooled"]["ratio"] > 3 and len(saved["alpha_by_run"]) == 8
+    # Averaging over seeds first removes the shared-noise part of the error, never adds to the baseline's.
+    assert saved["seed_mean_curves"]["n_seeds"] == 3 and saved["seed_mean_curves"]["ratio"] > 3
     assert read_table(tmp_path / "rmse.parquet", NOISE_RMSE).num_rows == 8 * 3
     assert read_table(tmp_path / "pred.parquet", NOISE_PREDICTIONS).num_rows == sched.height
     cfg = {"context": "paper", "style": "whitegrid", "dpi": 60}

@@ -20,7 +20,8 @@ Choices (ours, stated):
   the model's η(t)/η_peak − 1 speaks of the decay only. Step 0 (no noise trace) is left out too.
 - RMSEs are over the decay phase (η < η_peak): before it the prediction and the baseline are the same
   curve. The pooled RMSE ratio (baseline / model) is also given out of sample: for each run α is refit
-  without that run's (schedule, decay_frac), so the one fitted scalar cannot flatter the ratio.
+  without that run's (schedule, decay_frac), so the one fitted scalar cannot flatter the ratio; and between
+  seed-mean curves, which leaves out the seed-to-seed fluctuations no deterministic model predicts.
 """
 
 from __future__ import annotations
@@ -170,6 +171,23 @@ def pooled_rmse_ratio(points: pl.DataFrame, alpha: float) -> dict:
     model = res - alpha * d["regressor"].to_numpy()
     base, fit = float(np.sqrt(np.mean(res**2))), float(np.sqrt(np.mean(model**2)))
     return {"rmse_baseline": base, "rmse_model": fit, "ratio": base / fit if fit > 0 else float("inf")}
+
+
+def seed_mean_rmse_ratio(points: pl.DataFrame, alpha: float) -> dict:
+    """The pooled RMSEs between seed-mean curves: at each (schedule, decay_frac, step) of the decay phase the
+    observed, predicted and baseline losses are averaged over the seeds first (points every seed has only).
+
+    A deterministic model can predict the mean curve, not one seed's fluctuations around it; the per-seed
+    RMSE of `pooled_rmse_ratio` keeps those fluctuations (of the scheduled run and of its constant-LR
+    reference), this reading averages them down by the number of seeds."""
+    d = with_prediction(points.filter(pl.col("decaying")), alpha)
+    n_seeds = d["seed"].n_unique()
+    m = (d.group_by("schedule", "decay_frac", "step").agg(pl.col("loss", "loss_pred", "loss_baseline").mean(), pl.len())
+         .filter(pl.col("len") == n_seeds))
+    base = float(np.sqrt(np.mean((m["loss"] - m["loss_baseline"]).to_numpy() ** 2)))
+    fit = float(np.sqrt(np.mean((m["loss"] - m["loss_pred"]).to_numpy() ** 2)))
+    return {"rmse_baseline": base, "rmse_model": fit, "ratio": base / fit if fit > 0 else float("inf"),
+            "n_seeds": int(n_seeds), "n_points": int(m.height)}
 
 
 def out_of_sample_ratio(points: pl.DataFrame) -> dict:

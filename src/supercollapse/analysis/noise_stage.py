@@ -16,6 +16,7 @@ from .noise_model import (
     out_of_sample_ratio,
     pooled_rmse_ratio,
     run_rmse,
+    seed_mean_rmse_ratio,
     with_prediction,
 )
 
@@ -54,9 +55,10 @@ def noise_model_stage(runs: list[tuple[str, str, float]], alpha_path, rmse_path,
     fit = bootstrap_alpha(points, n_boot=n_boot, seed=seed, level=level)
     pooled = pooled_rmse_ratio(points, fit.alpha)
     held_out = out_of_sample_ratio(points)
+    seed_mean = seed_mean_rmse_ratio(points, fit.alpha)
     log.info("alpha = %.4f [%.4f, %.4f] over %d seeds; pooled RMSE baseline %.3g, model %.3g (ratio %.2f; "
-             "out of sample %.2f)", fit.alpha, *fit.ci, fit.n_seeds, pooled["rmse_baseline"],
-             pooled["rmse_model"], pooled["ratio"], held_out["ratio"] or float("nan"))
+             "out of sample %.2f; seed-mean curves %.2f)", fit.alpha, *fit.ci, fit.n_seeds, pooled["rmse_baseline"],
+             pooled["rmse_model"], pooled["ratio"], held_out["ratio"] or float("nan"), seed_mean["ratio"])
 
     per_run = run_rmse(points, fit.alpha).with_columns(pl.lit(task).alias("task"))
     write_table(rmse_path, pa.Table.from_pandas(per_run.select(NOISE_RMSE.names).to_pandas(), schema=NOISE_RMSE,
@@ -76,6 +78,7 @@ def noise_model_stage(runs: list[tuple[str, str, float]], alpha_path, rmse_path,
         "alpha_by_run": alpha_by_run(points),
         "pooled": pooled,
         "out_of_sample": held_out,
+        "seed_mean_curves": seed_mean,
         "runs": [{"schedule": s, "decay_frac": float(f)} for _, s, f in runs],
         "model": "L(t) = L_const(tau(t)) + alpha (eta(t)/eta_peak - 1) Tr(P^-1 Sigma)(t); L_const interpolated "
                  "in (log tau, log L) from the same seed's constant-LR run; RMSEs over the decay phase",
