@@ -158,6 +158,7 @@ def test_caption_numbers(artifacts, tmp_path):
     n = sm.caption_numbers("frontier", {"horizon": artifacts["horizon"][0], "sweep": []})
     assert n["gamma"] == "0.75 ± 0.05" and n["gamma_ci"] == "[0.68, 1.2]" and n["gamma_ci_widths"] == "[0.5, 0.9]"
     assert n["isoflop_ratio"] == "0.98–1.03"
+    assert sm.caption_numbers("frontier", {"horizon": artifacts["horizon"][1]})["gamma_ci_widths"] is None
     n = sm.caption_numbers("curves", {"lhat": artifacts["lhat"][0]})
     assert n == {"l_hat": "0.0012 [0, 0.003]", "a": "0.043 [0.04, 0.047]", "b": "0.159 [0.15, 0.17]",
                  "n_end_points": 3}

@@ -283,7 +283,9 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
     if figure == "frontier":
         h = frontier_columns(read_json(inputs["horizon"]), str(inputs["horizon"]))
         return {"gamma": fmt_se(h["gamma"], h["gamma_se"]), "gamma_ci": _interval(h["gamma_lo"], h["gamma_hi"]),
-                "gamma_ci_widths": _interval(h["gamma_widths_lo"], h["gamma_widths_hi"]),
+                # None (the caption leaves it out) for a horizon.json from before the width bootstrap
+                "gamma_ci_widths": (None if h["gamma_widths_lo"] is None
+                                    else _interval(h["gamma_widths_lo"], h["gamma_widths_hi"])),
                 "kappa": fmt_ci(h["kappa"], h["kappa_lo"], h["kappa_hi"]), "r2": fmt(h["frontier_r2"], 4),
                 "r2_grid": fmt(h["frontier_r2_grid"], 3), "points": h["frontier_points"],
                 "isoflop_gamma": fmt_se(h["isoflop_gamma"], h["isoflop_gamma_se"]),
