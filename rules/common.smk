@@ -248,6 +248,11 @@ def _check_schedules():
         raise ValueError("schedules.schedules needs a schedule beside 'const'")
     for task in schedule_tasks():
         warmup = task_cfg(task)["optim"]["warmup_steps"]
+        data = task_cfg(task)["data"]
+        n_eval = data.get("eval_size") if task_cfg(task)["kind"] == "fourier_mlp" else data.get("eval_sequences")
+        if n_eval is not None and SCHED["noise_examples"] > n_eval:
+            raise ValueError(f"schedules.noise_examples ({SCHED['noise_examples']}) exceeds the {n_eval} evaluation "
+                             f"examples of task {task} (the noise trace uses the first noise_examples of them)")
         if SCHED["steps"] is not None and warmup >= SCHED["steps"]:
             raise ValueError(f"schedules.steps ({SCHED['steps']}) must exceed tasks.{task}.optim.warmup_steps "
                              f"({warmup})")

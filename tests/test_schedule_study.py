@@ -41,6 +41,7 @@ def test_dry_run_schedules_one_job_per_schedule_and_decay(tmp_path):
     ({"schedules": ["linear", "cosine"]}, "schedules.schedules must include 'const'"),
     ({"tasks": ["nope"]}, "schedules.tasks: unknown tasks"),
     ({"steps": 3}, "must exceed tasks.fourier.optim.warmup_steps"),
+    ({"noise_examples": 4096}, "schedules.noise_examples (4096) exceeds the 512 evaluation examples"),
 ])
 def test_bad_schedule_config_names_the_key(tmp_path, change, message):
     proj = copy_project(tmp_path / "proj")
