@@ -179,21 +179,58 @@ def all_targets():
 
 # Cluster resources of the training rules, from each job's FLOPs (supercollapse.jobsize). A rule asks
 # only for gpu=1; profiles map that to their executor. Evaluated when a job's resources are needed only.
-def _train_job(wildcards):
-    """(params, seeds, task config) of a training job; optimal runs are the ones with a study wildcard."""
+def task_meta(task, input=None):
+    """A transformer task's data meta.json (vocab_size, seq_len; None for other kinds), from the job's
+    `input` when given. Until the data is tokenized the read raises FileNotFoundError, which Snakemake
+    shows as <TBD> in a resource function given `input` and evaluates again before submission."""
+    if task_cfg(task)["kind"] != "transformer":
+        return None
+    import errno
+    import os
+
+    from supercollapse.io import read_json
+
+    path = input.meta if input is not None else f"{R}/{task}/data/meta.json"
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "data not tokenized yet", path)
+    return read_json(path)
+
+
+def job_flops(task, width, seeds, steps, meta=None):
+    """FLOPs of a training job of `task` at `width` (all seeds), attention included for a transformer."""
     from supercollapse.train.stage import model_params  # imports JAX, so not at parse time
 
+    t = task_cfg(task)
+    params = model_params(t, width, meta)
+    if t["kind"] != "transformer":
+        return jobsize.train_flops(params, steps, t["optim"]["batch_size"], seeds, t["n_evals"],
+                                   t["data"]["eval_size"])
+    context = meta["seq_len"] - 1
+    return jobsize.train_flops(params, steps, t["optim"]["batch_size"], seeds, t["n_evals"],
+                               t["data"]["eval_sequences"], context,
+                               jobsize.attention_flops_per_token(t["model"]["depth"], width, context))
+
+
+def job_mem_mb(task, width, seeds, meta=None):
+    """Host memory (MB) of a training job of `task` at `width` (all seeds)."""
+    from supercollapse.train.stage import model_params
+
+    t = task_cfg(task)
+    m, batch = t["model"], t["optim"]["batch_size"]
+    params = model_params(t, width, meta)
+    if t["kind"] != "transformer":
+        return jobsize.mem_mb(params, seeds, batch, width, m["depth"], m["expansion"], t["data"]["eval_size"])
+    return jobsize.transformer_mem_mb(params, seeds, batch, width, m["depth"], m["expansion"], meta["seq_len"] - 1,
+                                      meta["vocab_size"], m["head_dim"])
+
+
+def _train_seeds(wildcards):
+    """Seeds of a training job; optimal runs are the ones with a study wildcard."""
     t = task_cfg(wildcards.task)
-    seeds = t["collapse"]["seeds"] if "study" in wildcards.keys() else t["sweep"]["seeds"]
-    return model_params(t, int(wildcards.width)), seeds, t
+    return t["collapse"]["seeds"] if "study" in wildcards.keys() else t["sweep"]["seeds"]
 
 
-def _train_flops(wildcards, steps):
-    params, seeds, t = _train_job(wildcards)
-    return jobsize.train_flops(params, steps, t["optim"]["batch_size"], seeds, t["n_evals"], t["data"]["eval_size"])
-
-
-def _train_steps(wildcards, input):
+def _train_steps(wildcards, input, meta):
     """Updates of a job. A compute-optimal run's come from the horizon fit: until fit_frontier has run the
     read raises FileNotFoundError, which Snakemake shows as <TBD> and evaluates again before submission."""
     t = task_cfg(wildcards.task)
@@ -204,24 +241,26 @@ def _train_steps(wildcards, input):
 
     from supercollapse.analysis.frontier import HorizonFit, horizon_steps
     from supercollapse.io import read_json
+    from supercollapse.train.stage import model_params, tokens_per_step
 
     if not os.path.exists(input.horizon):
         raise FileNotFoundError(errno.ENOENT, "horizon fit not made yet", input.horizon)
     horizon = read_json(input.horizon)
     fit = HorizonFit.from_dict(horizon)
     study = study_cfg(wildcards.study)
-    params, _, _ = _train_job(wildcards)
-    return horizon_steps(fit, params, t["optim"]["batch_size"], study["horizon_scale"], study["gamma_scale"])
+    params = model_params(t, int(wildcards.width), meta)
+    return horizon_steps(fit, params, tokens_per_step(t, meta), study["horizon_scale"], study["gamma_scale"])
 
 
 def train_runtime(wildcards, input):
-    return jobsize.runtime_minutes(_train_flops(wildcards, _train_steps(wildcards, input)))
+    meta = task_meta(wildcards.task, input)
+    steps = _train_steps(wildcards, input, meta)
+    return jobsize.runtime_minutes(job_flops(wildcards.task, int(wildcards.width), _train_seeds(wildcards), steps,
+                                             meta))
 
 
-def train_mem_mb(wildcards):
-    params, seeds, t = _train_job(wildcards)
-    return jobsize.mem_mb(params, seeds, t["optim"]["batch_size"], int(wildcards.width), t["model"]["depth"],
-                          t["model"]["expansion"], t["data"]["eval_size"])
+def train_mem_mb(wildcards, input):
+    return job_mem_mb(wildcards.task, int(wildcards.width), _train_seeds(wildcards), task_meta(wildcards.task, input))
 
 
 def train_group(wildcards):
@@ -229,8 +268,13 @@ def train_group(wildcards):
     sweep's length for both rules: a horizon is not known when the DAG is built, and lies within the range
     of compute the sweep covered."""
     kind = "optimal" if "study" in wildcards.keys() else "sweep"
-    small = jobsize.is_small_job(_train_flops(wildcards, task_cfg(wildcards.task)["sweep"]["steps"]))
-    return f"{kind}_small" if small else None
+    try:
+        meta = task_meta(wildcards.task)
+    except FileNotFoundError:
+        return None  # a transformer task's size is unknown until its data is tokenized: not grouped
+    flops = job_flops(wildcards.task, int(wildcards.width), _train_seeds(wildcards),
+                      task_cfg(wildcards.task)["sweep"]["steps"], meta)
+    return f"{kind}_small" if jobsize.is_small_job(flops) else None
 
 
 # The LR-schedule study (rules/schedules.smk, config key `schedules`).
@@ -307,37 +351,37 @@ def _schedule_steps(wildcards, input):
 
     from supercollapse.analysis.frontier import HorizonFit, horizon_steps
     from supercollapse.io import read_json
-    from supercollapse.train.stage import model_params
+    from supercollapse.train.stage import model_params, tokens_per_step
 
     if not os.path.exists(input.horizon):
         raise FileNotFoundError(errno.ENOENT, "horizon fit not made yet", input.horizon)
     t = task_cfg(wildcards.task)
-    return horizon_steps(HorizonFit.from_dict(read_json(input.horizon)), model_params(t, SCHED["width"]),
-                         t["optim"]["batch_size"], SCHED["horizon_scale"])
+    meta = task_meta(wildcards.task, input)
+    return horizon_steps(HorizonFit.from_dict(read_json(input.horizon)), model_params(t, SCHED["width"], meta),
+                         tokens_per_step(t, meta), SCHED["horizon_scale"])
 
 
 def schedule_runtime(wildcards, input):
-    from supercollapse.train.stage import model_params
+    from supercollapse.train.stage import model_params, tokens_per_step
 
     t = task_cfg(wildcards.task)
-    params = model_params(t, SCHED["width"])
-    flops = jobsize.train_flops(params, _schedule_steps(wildcards, input), t["optim"]["batch_size"],
-                                SCHED["seeds"], t["n_evals"], t["data"]["eval_size"])
+    meta = task_meta(wildcards.task, input)
+    params = model_params(t, SCHED["width"], meta)
+    flops = job_flops(wildcards.task, SCHED["width"], SCHED["seeds"], _schedule_steps(wildcards, input), meta)
     # The noise trace: a forward and backward pass per example at every evaluation.
-    flops += 6.0 * params * SCHED["noise_examples"] * t["n_evals"] * SCHED["seeds"]
+    examples_tokens = tokens_per_step(t, meta) // t["optim"]["batch_size"]
+    flops += 6.0 * params * SCHED["noise_examples"] * examples_tokens * t["n_evals"] * SCHED["seeds"]
     return jobsize.runtime_minutes(flops)
 
 
-def schedule_mem_mb(wildcards):
+def schedule_mem_mb(wildcards, input):
     from supercollapse.train.stage import model_params
 
-    t = task_cfg(wildcards.task)
-    m = t["model"]
-    params = model_params(t, SCHED["width"])
+    meta = task_meta(wildcards.task, input)
+    params = model_params(task_cfg(wildcards.task), SCHED["width"], meta)
     # Per-example gradients of one chunk per seed, on top of a training job's memory.
     extra = 4 * params * SCHED["noise_chunk"] * SCHED["seeds"] * jobsize.SAFETY / 1e6
-    return jobsize.mem_mb(params, SCHED["seeds"], t["optim"]["batch_size"], SCHED["width"], m["depth"],
-                          m["expansion"], t["data"]["eval_size"]) + 256 * int(-(-extra // 256))
+    return job_mem_mb(wildcards.task, SCHED["width"], SCHED["seeds"], meta) + 256 * int(-(-extra // 256))
 
 
 def noise_caption_numbers(wildcards, input):

@@ -1,8 +1,7 @@
 rule sweep_run:
     """Constant-LR run of one sweep width, all seeds in one job."""
     input:
-        target=rules.make_task.output.target,
-        evalset=rules.make_task.output.evalset,
+        unpack(task_data),
     output:
         f"{R}/{{task}}/sweep/w{{width}}.parquet",
     params:

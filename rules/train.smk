@@ -1,8 +1,7 @@
 rule optimal_run:
     """Compute-optimal run of one collapse width: horizon from the frontier fit, all seeds in one job."""
     input:
-        target=rules.make_task.output.target,
-        evalset=rules.make_task.output.evalset,
+        unpack(task_data),
         horizon=rules.fit_frontier.output.horizon,
     output:
         f"{R}/{{task}}/{{study}}/runs/w{{width}}.parquet",

@@ -21,11 +21,22 @@ MIN_RUNTIME_MIN = 5
 SMALL_JOB_MIN = 10.0
 
 
-def train_flops(params: int, steps: int, batch_size: int, seeds: int, n_evals: int, eval_size: int) -> float:
-    """FLOPs of one job (all seeds): C = 6 P per sample trained, plus 2 P per sample evaluated (float64)."""
-    train = 6.0 * params * float(batch_size) * steps
-    evals = 2.0 * params * float(eval_size) * n_evals
+def train_flops(params: int, steps: int, batch_size: int, seeds: int, n_evals: int, eval_size: int,
+                tokens_per_example: int = 1, attention_flops_per_token: float = 0.0) -> float:
+    """FLOPs of one job (all seeds): 6 P per token trained, plus 2 P per token evaluated (float64).
+
+    A sample is `tokens_per_example` tokens (seq_len - 1 for a transformer); `attention_flops_per_token` is
+    the forward attention cost per token (see `attention_flops_per_token`), which the paper's C = 6 P tokens
+    leaves out but a job's runtime does not (3x for a training token: forward and backward)."""
+    train = (6.0 * params + 3.0 * attention_flops_per_token) * float(batch_size) * tokens_per_example * steps
+    evals = (2.0 * params + attention_flops_per_token) * float(eval_size) * tokens_per_example * n_evals
     return float(seeds) * (train + evals)
+
+
+def attention_flops_per_token(depth: int, width: int, context: int) -> float:
+    """Forward FLOPs per token of the attention scores and their weighted sum (q k^T and a v), over the
+    whole context as the XLA and cuDNN kernels compute them (causal masking does not skip work there)."""
+    return 4.0 * depth * context * width
 
 
 def estimated_seconds(flops: float) -> float:
@@ -48,8 +59,25 @@ def mem_mb(params: int, seeds: int, batch_size: int, width: int, depth: int, exp
     state = BYTES_PER_PARAM_STATE * params * seeds
     # Residual stream, block input and hidden activations kept for the backward pass (float32).
     activations = 4 * seeds * max(batch_size, eval_size) * width * depth * (2 + 2 * expansion)
-    needed = HOST_BASE_MB + SAFETY * (state + activations) / 1e6
-    return int(256 * math.ceil(needed / 256))
+    return _round_mb(HOST_BASE_MB + SAFETY * (state + activations) / 1e6)
+
+
+def transformer_mem_mb(params: int, seeds: int, batch_size: int, width: int, depth: int, expansion: int,
+                       context: int, vocab_size: int, head_dim: int) -> int:
+    """The `mem_mb` resource (host memory, MB) of one transformer job, rounded up to 256 MB.
+
+    Activations kept for the backward pass per token: the residual stream, norms, q/k/v, the attention
+    output and the MLP hidden layer of every block (about 10 + 4 e widths), the logits (V) and, with XLA's
+    attention, the full score matrix of every head (context per head; a fused kernel such as cuDNN's does not
+    keep it, so this errs high on a GPU)."""
+    state = BYTES_PER_PARAM_STATE * params * seeds
+    per_token = depth * ((10 + 4 * expansion) * width + (width // head_dim) * context) + 3 * vocab_size
+    activations = 4 * seeds * batch_size * context * per_token
+    return _round_mb(HOST_BASE_MB + SAFETY * (state + activations) / 1e6)
+
+
+def _round_mb(mb: float) -> int:
+    return int(256 * math.ceil(mb / 256))
 
 
 def is_small_job(flops: float) -> bool:

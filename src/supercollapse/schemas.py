@@ -218,6 +218,19 @@ NOISE_RMSE = pa.schema(
 )
 
 
+# The µP coordinate check (train/coord.py): RMS of one layer's activations, one row per (width, step, layer).
+COORD_CHECK = pa.schema(
+    [
+        ("width", pa.int64()),
+        ("params", pa.int64()),
+        ("step", pa.int64()),  # updates applied before the measurement (0: the initial model)
+        ("site", pa.string()),  # embed, attn, mlp, residual (after the block), logits
+        ("block", pa.int64()),  # block index for attn/mlp/residual, -1 for embed and logits
+        ("rms", pa.float64()),  # sqrt(mean of squares) over the probe rows, positions and features
+        ("lr_reference_width", pa.int64()),  # null: µP; a width: that width's LRs used at every width
+    ]
+)
+
 # Token sequences of a transformer task (train.parquet / test.parquet): one row per sequence of `seq_len`
 # token ids; a row r gives inputs r[:-1] and targets r[1:]. uint16 holds every vocabulary we use (chess
 # characters, 256 grey levels). A function of seq_len because the list size is part of the Arrow type.

@@ -20,7 +20,7 @@ share_accelerator_memory()
 from supercollapse.io import read_json  # noqa: E402
 from supercollapse.train.checkpoint import CheckpointPolicy, checkpoint_dir  # noqa: E402
 from supercollapse.train.engine import resolve_devices  # noqa: E402
-from supercollapse.train.stage import model_params, run_job, run_spec  # noqa: E402
+from supercollapse.train.stage import model_params, run_job, run_spec, tokens_per_step  # noqa: E402
 
 w = snakemake.wildcards
 task = snakemake.params.task
@@ -40,7 +40,7 @@ elif snakemake.rule == "schedule_run":
         from supercollapse.analysis.frontier import HorizonFit, horizon_steps  # noqa: E402
 
         fit = HorizonFit.from_dict(read_json(snakemake.input.horizon))
-        steps = horizon_steps(fit, model_params(task, width, meta), int(task["optim"]["batch_size"]),
+        steps = horizon_steps(fit, model_params(task, width, meta), tokens_per_step(task, meta),
                               study["horizon_scale"])
     spec = run_spec(w.task, task, "schedules", width, steps, study["seeds"], w.schedule, float(w.decay), meta=meta,
                     noise_examples=study["noise_examples"], noise_chunk=study["noise_chunk"])
@@ -51,8 +51,7 @@ else:
     fit = HorizonFit.from_dict(horizon)
     study = snakemake.params.study
     params = model_params(task, width, meta)
-    batch = int(task["optim"]["batch_size"])
-    steps = horizon_steps(fit, params, batch, study["horizon_scale"], study["gamma_scale"])
+    steps = horizon_steps(fit, params, tokens_per_step(task, meta), study["horizon_scale"], study["gamma_scale"])
     spec = run_spec(w.task, task, w.study, width, steps, snakemake.params.seeds, study["schedule"],
                     study["decay_frac"], lr_reference_width=study["lr_reference_width"], meta=meta)
     extra["horizon"] = {"kappa": fit.kappa, "gamma": fit.gamma,

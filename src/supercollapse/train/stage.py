@@ -64,6 +64,15 @@ def model_params(task_cfg: dict, width: int, meta: dict | None = None) -> int:
                    **_model_fields(task_cfg, meta)).params
 
 
+def tokens_per_step(task_cfg: dict, meta: dict | None = None) -> int:
+    """Tokens of one update: the batch size (samples) for the regression task, batch x (seq_len - 1)
+    predicted tokens for a transformer task (which needs its data's `meta`)."""
+    batch = int(task_cfg["optim"]["batch_size"])
+    if _kind(task_cfg) == "fourier_mlp":
+        return batch
+    return batch * (int(_token_meta(task_cfg, meta)["seq_len"]) - 1)
+
+
 def run_spec(task: str, task_cfg: dict, study: str, width: int, steps: int, seeds: int, schedule: str,
              decay_frac: float, lr_reference_width: int | None = None, meta: dict | None = None,
              noise_examples: int = 0, noise_chunk: int = 256) -> RunSpec:
