@@ -21,6 +21,7 @@ include: "rules/train.smk"
 include: "rules/collapse.smk"
 include: "rules/theory.smk"
 include: "rules/schedules.smk"
+include: "rules/coord.smk"
 include: "rules/report.smk"
 
 
@@ -28,4 +29,5 @@ rule all:
     input:
         all_targets(),
         schedule_targets(),
+        coord_check_targets() if config["coord_check"]["in_default_target"] else [],
     default_target: True

@@ -177,6 +177,11 @@ def all_targets():
     return targets
 
 
+def coord_check_targets():
+    """The µP coordinate-check figure of every transformer task (rules/coord.smk)."""
+    return [f"{R}/{task}/figures/coord_check.{PLOT_EXT}" for task in tasks_of_kind("transformer")]
+
+
 # Cluster resources of the training rules, from each job's FLOPs (supercollapse.jobsize). A rule asks
 # only for gpu=1; profiles map that to their executor. Evaluated when a job's resources are needed only.
 def task_meta(task, input=None):

@@ -16,6 +16,7 @@ import seaborn as sns  # noqa: E402
 
 from .io import read_table  # noqa: E402
 from .schemas import CURVES, FRONTIER, LHAT_SENSITIVITY, NORMALIZED, STATISTICS, STUDIES, THEORY  # noqa: E402
+from .schemas import COORD_CHECK  # noqa: E402
 
 
 def _setup(cfg: dict) -> None:
@@ -206,3 +207,31 @@ def noise_model_figure(predictions_path, alpha_path, out_path, cfg: dict) -> Non
     ax.legend(fontsize=7, markerscale=3)
     fig.tight_layout()
     _save(fig, out_path, cfg)
+
+
+def coord_figure(coord_path, out_path, cfg: dict) -> None:
+    """The µP coordinate check: activation RMS against width, one panel per layer, one line per step.
+    Flat lines mean width-independent activations (µP working); rising lines, activations that blow up."""
+    _setup(cfg)
+    df = pl.from_arrow(read_table(coord_path, COORD_CHECK)).filter(pl.col("rms") > 0)  # zero-init at step 0
+    df = df.with_columns(pl.when(pl.col("block") < 0).then(pl.col("site"))
+                         .otherwise(pl.format("block {} {}", pl.col("block"), pl.col("site"))).alias("layer"))
+    order = ["embed"] + sorted(set(df["layer"]) - {"embed", "logits"}, key=lambda s: (int(s.split()[1]), s)) + [
+        "logits"]
+    grid = sns.relplot(data=df.to_pandas(), x="width", y="rms", hue="step", col="layer", col_order=order,
+                       col_wrap=4, kind="line", marker="o", palette="viridis", height=2.4, aspect=1.1,
+                       facet_kws={"sharey": False})
+    grid.set(xscale="log", yscale="log")
+    grid.set_titles("{col_name}")
+    widths = sorted(set(df["width"]))
+    for ax in grid.axes.flat:
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.minorticks_off()
+        lo, hi = ax.get_ylim()  # at least a decade per panel, so that noise does not look like a trend
+        if hi / lo < 10:
+            mid = np.sqrt(hi * lo)
+            ax.set_ylim(mid / np.sqrt(10), mid * np.sqrt(10))
+    ref = df["lr_reference_width"].drop_nulls()
+    grid.figure.suptitle("µP coordinate check" if ref.is_empty() else
+                         f"coordinate check, LRs of width {ref[0]} at every width (no µP)", y=1.02)
+    _save(grid.figure, out_path, cfg)

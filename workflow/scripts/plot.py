@@ -24,5 +24,7 @@ elif snakemake.rule == "plot_theory":
     plots.theory_figure(i.curves, out, cfg)
 elif snakemake.rule == "plot_noise_model":
     plots.noise_model_figure(i.predictions, i.alpha, out, cfg)
+elif snakemake.rule == "plot_coord_check":
+    plots.coord_figure(i.coord, out, cfg)
 else:
     raise ValueError(f"plot.py does not know rule {snakemake.rule!r}")

@@ -132,3 +132,25 @@ def run_job(spec: RunSpec, inputs: dict, out_path, extra_meta: dict | None = Non
     log.info("done in %.1fs (compile %.1fs), %.0f samples/s, %.0f tokens/s", meta["wall_time_s"],
              meta["compile_time_s"] or 0, meta["samples_per_s"], meta["tokens_per_s"])
     return meta
+
+
+def run_coord_check(task: str, task_cfg: dict, coord_cfg: dict, inputs: dict, out_path) -> None:
+    """The µP coordinate check of a transformer task (train/coord.py) with its model and optimizer settings,
+    written to `out_path` (schema COORD_CHECK). Config keys: coord_check in the config schema."""
+    from .coord import coord_check
+
+    if _kind(task_cfg) != "transformer":
+        raise ValueError(f"tasks.{task}: the coordinate check is for transformer tasks, got kind {task_cfg['kind']!r}")
+    meta = read_json(inputs["meta"])
+    head_dim = int(task_cfg["model"]["head_dim"])
+    widths = coord_cfg["widths"] or [head_dim * 2**i for i in range(4)]
+    optim = task_cfg["optim"]
+    spec = RunSpec(task=task, study="coord_check", width=int(widths[0]), steps=int(coord_cfg["steps"]),
+                   batch_size=int(coord_cfg["batch_size"] or optim["batch_size"]), seeds=(0,),
+                   **_model_fields(task_cfg, meta), lr=float(optim["lr"]),
+                   embed_lr_mult=float(optim["embed_lr_mult"]), b1=float(optim["b1"]), b2=float(optim["b2"]),
+                   eps=float(optim["eps"]), compute_dtype=str(task_cfg["model"]["compute_dtype"]))
+    token_task = load_task(spec, inputs, int(coord_cfg["probe_sequences"]))
+    table = coord_check(spec, token_task, widths, spec.steps, token_task.eval_tokens)
+    write_table(out_path, table)
+    log.info("coordinate check of %s at widths %s over %d steps written to %s", task, widths, spec.steps, out_path)
