@@ -60,6 +60,45 @@ def test_two_host_devices_match_one_device():
     assert out["two"] == out["two_again"]
 
 
+TOKEN_DRIVER = textwrap.dedent("""
+    import json
+    import warnings
+    import jax
+    import numpy as np
+    from supercollapse.train.engine import RunSpec, train
+    from supercollapse.train.tasks import TokenTask
+    assert jax.device_count() == 2, jax.devices()
+    rng = np.random.default_rng(0)
+    task = TokenTask(rng.integers(0, 11, (256, 17)).astype(np.uint16), rng.integers(0, 11, (40, 17)).astype(np.uint16))
+    out = {}
+    for name, devices in (("one", 1), ("two", 2)):
+        spec = RunSpec(task="chess", study="test", width=16, depth=2, steps=40, batch_size=16, seeds=(0, 1),
+                       kind="transformer", vocab_size=11, seq_len=17, head_dim=8, base_width=16, warmup_steps=4,
+                       lr=0.01, embed_lr_mult=10.0, n_evals=8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            table, meta = train(spec, task, devices=devices)
+        out[name] = {"eval_loss": table.column("eval_loss").to_pylist(),
+                     "train_loss": table.column("train_loss").to_pylist(), "devices": meta["devices"]}
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.slow
+def test_token_task_on_two_host_devices_matches_one_device():
+    # The train token array is replicated; each device gathers its half of the batch's rows. 40 eval rows
+    # with batch 16: two full chunks split over the devices and a remainder of 8 evaluated replicated.
+    flags = "--xla_force_host_platform_device_count=2 " + os.environ.get("XLA_FLAGS", "")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags.strip()}
+    proc = subprocess.run([sys.executable, "-c", TOKEN_DRIVER], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["one"]["devices"] == 1 and out["two"]["devices"] == 2
+    for column in ("eval_loss", "train_loss"):
+        np.testing.assert_allclose(np.array(out["two"][column], dtype=float), np.array(out["one"][column], dtype=float),
+                                   rtol=2e-5, equal_nan=True, err_msg=column)
+
+
 def test_device_count_is_checked():
     assert resolve_devices(1) == 1 and resolve_devices("all") >= 1
     for bad in (0, 10_000, "two", True):
