@@ -25,7 +25,10 @@ from supercollapse import summary as sm
 PROBE = (ROOT / "tests" / "data" / "report_probe.js").read_text()
 
 
-def _chromium() -> str:
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The browser, looked up before the tiny run (session scope, listed before `project`, which pytest then
+    sets up second): a test that will skip does not train first."""
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         if os.environ.get("CI") == "true":
@@ -119,13 +122,12 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-def test_report_opens_in_chromium_and_every_figure_renders_with_its_numbers(project, tmp_path):
-    binary = _chromium()
+def test_report_opens_in_chromium_and_every_figure_renders_with_its_numbers(chromium, project, tmp_path):
     report = tmp_path / "report.html"
     # --cores: some rules size their threads from the total (rules/data.smk), which --report also evaluates.
     snakemake(project, "--cores", "1", "--report", str(report))
     res = project / "results"
-    browser = Chromium(binary)
+    browser = Chromium(chromium)
     try:
         browser.open(report.as_uri())
         records = browser.evaluate(PROBE)
