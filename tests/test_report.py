@@ -51,10 +51,12 @@ class Chromium:
             os.dup2(to_child, 3)
             os.dup2(from_child, 4)
 
-        # --no-sandbox: CI runs as root, where chromium's sandbox refuses to start.
+        # --no-sandbox: CI runs as root, where chromium's sandbox refuses to start; --disable-dev-shm-usage:
+        # containers often mount a small /dev/shm, which crashes renderers.
         self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-             f"--user-data-dir={self._profile.name}", "--window-size=1400,1000", "about:blank"],
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--remote-debugging-pipe", f"--user-data-dir={self._profile.name}", "--window-size=1400,1000",
+             "about:blank"],
             preexec_fn=pipe_fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_child)
         os.close(from_child)
