@@ -2,9 +2,14 @@
 
 Facts from the paper's public code (read, not copied): grey = mean of R, G, B cast to uint8, i.e. the floor
 (R+G+B)//3 (we compute it in integers, which is exactly that); raster order (row by row, left to right);
-no BOS or EOS; the token stream is read in rows of 1024, so a row is one image. The paper's loss drops
-every target equal to 0 (its padding id, which is also a black pixel); `mask_zero_targets` reproduces that
-quirk when set and is recorded in meta.json for training to apply (default off: black pixels count).
+no BOS or EOS; the token stream is read in rows of 1024, so a row is one image.
+
+Token 0 (a black pixel) and the loss: the paper's train.py means to leave targets equal to 0 (its padding id)
+out of the loss, through 0/1 `weights` from its data loader, but it averages the per-token cross-entropies to
+one scalar (`.mean()`) *before* weighting, so `sum(loss * weights) / (weights.sum() + 1e-6)` is that same
+scalar times S / (S + 1e-6): the weights cancel and its runs counted every pixel. Our `mask_zero_targets`
+(recorded in meta.json, applied by training) defaults to false, which is what the paper's runs computed;
+true gives the intended masking. README, "Masking token 0", has the details.
 
 The shards are `cifar5m_part{0..5}.npz`, each with 'X' (N, 32, 32, 3) uint8 and 'Y' labels. np.savez
 stores members uncompressed, so 'X' is memory-mapped straight from the zip file and workers read slices of
