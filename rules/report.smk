@@ -145,6 +145,8 @@ rule summary_table:
         summary=every_task_study(f"{R}/{{task}}/{{study}}/summary.json"),
         lhat=every_task_study(f"{R}/{{task}}/{{study}}/lhat.json"),
         sensitivity=every_task_study(f"{R}/{{task}}/{{study}}/lhat_sensitivity.parquet"),
+        # The SGD-noise model's alpha and RMSEs, only for the tasks the LR-schedule study runs on (none when off).
+        alpha=[f"{R}/{task}/schedules/alpha.json" for task in schedule_tasks()],
     output:
         table=f"{R}/summary/summary.parquet",
         markdown=f"{R}/summary/summary.md",
@@ -157,6 +159,7 @@ rule summary_table:
     params:
         tasks=list(config["tasks"]),
         studies=list(config["studies"]),
+        noise_tasks=schedule_tasks(),
         code=code_hash("summary"),
     log:
         f"{R}/logs/summary_table.log",

@@ -139,6 +139,73 @@ def test_summary_stage_writes_one_row_per_task_and_study(artifacts, tmp_path):
     assert parser.cells == md_cells
 
 
+def _alpha_json(with_optional: bool = True) -> dict:
+    """A schedule study's alpha.json (analysis/noise_stage.py), numbers of the default Fourier study."""
+    fit = {"task": "b", "alpha": 0.2479, "alpha_ci": [0.2392, 0.2533], "n_seeds": 4, "n_boot": 1000,
+           "pooled": {"rmse_baseline": 0.02086, "rmse_model": 0.005620, "ratio": 3.712},
+           "alpha_by_run": {"linear/1": 0.2537}}
+    if with_optional:  # older alpha.json files lack the seed-mean reading; one written by hand, the study's settings
+        fit |= {"out_of_sample": {"ratio": 3.703, "rmse_baseline": 0.02086, "rmse_model": 0.005634},
+                "seed_mean_curves": {"ratio": 6.019, "rmse_baseline": 0.02042, "rmse_model": 0.003392},
+                "study": {"width": 24, "steps": 4000, "seeds": 4}}
+    else:
+        fit |= {"out_of_sample": {"ratio": None, "alphas": {}}}
+    return fit
+
+
+def test_noise_model_columns_when_the_schedule_study_runs(artifacts, tmp_path):
+    """The schedule study runs on task b only: b's rows carry alpha and the RMSE ratios, a's are null."""
+    write_json(tmp_path / "b" / "schedules" / "alpha.json", _alpha_json())
+    inputs = {**artifacts, "alpha": [tmp_path / "b" / "schedules" / "alpha.json"]}
+    out = tmp_path / "out"
+    sm.summary_stage(["a", "b"], STUDY_NAMES, inputs, out / "s.parquet", out / "s.md", out / "s.html",
+                     noise_tasks=["b"])
+    df = pl.read_parquet(out / "s.parquet")
+    b = df.filter(pl.col("task") == "b")
+    assert b["noise_alpha"].to_list() == [0.2479, 0.2479]  # the task's, on each of its studies
+    row = b.row(0, named=True)
+    assert (row["noise_alpha_lo"], row["noise_alpha_hi"], row["noise_width"], row["noise_seeds"]) == (0.2392, 0.2533, 24, 4)
+    assert (row["noise_rmse_model"], row["noise_rmse_baseline"], row["noise_rmse_ratio"]) == (0.005620, 0.02086, 3.712)
+    assert (row["noise_rmse_ratio_out_of_sample"], row["noise_rmse_ratio_seed_mean"]) == (3.703, 6.019)
+    a = df.filter(pl.col("task") == "a")
+    assert all(a[c].null_count() == a.height for c in sm.NOISE_COLUMNS)
+    md = (out / "s.md").read_text()
+    assert "## SGD-noise model of LR schedules" in md
+    assert "| b | 24 × 4 | 0.248 [0.239, 0.253] | 0.00562 vs 0.0209 | 3.7× | 3.7× | 6× |" in md
+    assert "| a | " not in md.split("## SGD-noise model", 1)[1]  # no row for a task without the study
+    assert "SGD-noise model" in (out / "s.html").read_text()
+
+    # An alpha.json without the optional readings (older code, or one run only): those cells read as missing.
+    write_json(tmp_path / "b" / "schedules" / "alpha.json", _alpha_json(with_optional=False))
+    sm.summary_stage(["a", "b"], STUDY_NAMES, inputs, out / "s.parquet", out / "s.md", out / "s.html",
+                     noise_tasks=["b"])
+    row = pl.read_parquet(out / "s.parquet").filter(pl.col("task") == "b").row(0, named=True)
+    assert row["noise_width"] is None and row["noise_rmse_ratio_seed_mean"] is None and row["noise_alpha"] == 0.2479
+    assert "| b | – × 4 | 0.248 [0.239, 0.253] | 0.00562 vs 0.0209 | 3.7× | – | – |" in (out / "s.md").read_text()
+
+    # Without the study: no noise section, every noise column null.
+    sm.summary_stage(["a", "b"], STUDY_NAMES, artifacts, out / "s.parquet", out / "s.md", out / "s.html")
+    assert "SGD-noise" not in (out / "s.md").read_text()
+    assert pl.read_parquet(out / "s.parquet")["noise_alpha"].null_count() == 4
+
+
+def test_noise_inputs_that_do_not_match_are_named(artifacts, tmp_path):
+    alpha = tmp_path / "alpha.json"
+    write_json(alpha, _alpha_json())
+    with pytest.raises(ValueError, match=r"1 alpha paths for the schedule study's 2 tasks \['a', 'b'\]"):
+        sm.summary_stage(["a", "b"], STUDY_NAMES, {**artifacts, "alpha": [alpha]}, tmp_path / "s.parquet",
+                         tmp_path / "s.md", tmp_path / "s.html", noise_tasks=["a", "b"])
+    with pytest.raises(ValueError, match=r"alpha.json given for tasks \['c'\]"):
+        sm.read_summary_rows(["a", "b"], STUDY_NAMES, *(artifacts[k] for k in
+                             ("horizon", "studies", "summary", "lhat", "sensitivity")), alpha_paths={"c": alpha})
+    bad = _alpha_json()
+    del bad["pooled"]["ratio"]
+    write_json(alpha, bad)
+    with pytest.raises(ValueError, match=r"alpha.json pooled: missing key 'ratio'"):
+        sm.summary_stage(["a", "b"], STUDY_NAMES, {**artifacts, "alpha": [alpha]}, tmp_path / "s.parquet",
+                         tmp_path / "s.md", tmp_path / "s.html", noise_tasks=["a"])
+
+
 def test_missing_key_and_mismatched_inputs_are_named(artifacts, tmp_path):
     bad = _summary_json(1.0)
     del bad["seeds_per_width"]

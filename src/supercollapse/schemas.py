@@ -169,6 +169,18 @@ SUMMARY = pa.schema(
         ("sensitivity_min_l_hat", pa.float64()),  # the trial L_hat of that minimum
         ("sensitivity_min_offset_frac", pa.float64()),
         ("sensitivity_min_at_edge", pa.bool_()),  # the minimum is an end of the scanned range: it may lie beyond
+        # The SGD-noise model of the task's LR-schedule study (alpha.json), repeated on each of its studies like
+        # the frontier; null where the study does not run on the task. RMSEs over the decay phase, per seed.
+        ("noise_width", pa.int64()),
+        ("noise_seeds", pa.int64()),
+        ("noise_alpha", pa.float64()),
+        ("noise_alpha_lo", pa.float64()),  # percentile bootstrap over seeds
+        ("noise_alpha_hi", pa.float64()),
+        ("noise_rmse_model", pa.float64()),  # pooled over every scheduled run, with the pooled alpha
+        ("noise_rmse_baseline", pa.float64()),  # the constant-LR loss at equal tau (alpha = 0)
+        ("noise_rmse_ratio", pa.float64()),  # baseline / model
+        ("noise_rmse_ratio_out_of_sample", pa.float64()),  # each run predicted with alpha fitted on the others
+        ("noise_rmse_ratio_seed_mean", pa.float64()),  # between seed-mean curves
     ]
 )
 

@@ -141,6 +141,30 @@ def study_columns(study: dict, summary: dict, where: str = "summary.json") -> di
     }
 
 
+NOISE_COLUMNS = ("noise_width", "noise_seeds", "noise_alpha", "noise_alpha_lo", "noise_alpha_hi", "noise_rmse_model",
+                 "noise_rmse_baseline", "noise_rmse_ratio", "noise_rmse_ratio_out_of_sample",
+                 "noise_rmse_ratio_seed_mean")
+
+
+def noise_columns(fit: dict | None, where: str = "alpha.json") -> dict:
+    """The SGD-noise model columns of SUMMARY from a schedule study's alpha.json; all null without one (None)."""
+    if fit is None:
+        return dict.fromkeys(NOISE_COLUMNS)
+    lo, hi = _key(fit, "alpha_ci", where)
+    pooled = _key(fit, "pooled", where)
+    study = fit.get("study", {})  # the rule's settings; absent from an alpha.json written outside the workflow
+    return {
+        "noise_width": study.get("width"), "noise_seeds": _key(fit, "n_seeds", where),
+        "noise_alpha": _key(fit, "alpha", where), "noise_alpha_lo": lo, "noise_alpha_hi": hi,
+        "noise_rmse_model": _key(pooled, "rmse_model", f"{where} pooled"),
+        "noise_rmse_baseline": _key(pooled, "rmse_baseline", f"{where} pooled"),
+        "noise_rmse_ratio": _key(pooled, "ratio", f"{where} pooled"),
+        # null where undefined (a single scheduled run has no "others") or from older code (no seed-mean reading)
+        "noise_rmse_ratio_out_of_sample": fit.get("out_of_sample", {}).get("ratio"),
+        "noise_rmse_ratio_seed_mean": fit.get("seed_mean_curves", {}).get("ratio"),
+    }
+
+
 def summary_table(rows: list[dict]) -> pa.Table:
     """SUMMARY from complete rows (every column of the schema), in the given order."""
     for i, row in enumerate(rows):
@@ -152,12 +176,17 @@ def summary_table(rows: list[dict]) -> pa.Table:
 
 
 def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studies_paths, summary_paths,
-                      lhat_paths, sensitivity_paths) -> pa.Table:
+                      lhat_paths, sensitivity_paths, alpha_paths: dict | None = None) -> pa.Table:
     """The SUMMARY table of every (task, study) from the artifacts.
 
     Per-task paths follow `tasks`; per-study paths are task-major (for each task, every study in order),
-    the order of Snakemake's expand(..., task=tasks, study=studies).
+    the order of Snakemake's expand(..., task=tasks, study=studies). `alpha_paths`: task -> alpha.json of
+    the tasks the LR-schedule study runs on (their noise columns; null for the others).
     """
+    alpha_paths = dict(alpha_paths or {})
+    unknown = sorted(set(alpha_paths) - set(tasks))
+    if unknown:
+        raise ValueError(f"alpha.json given for tasks {unknown} that are not in the summary's tasks {list(tasks)}")
     n = len(tasks) * len(studies)
     for name, paths, want in (("horizon", horizon_paths, len(tasks)), ("studies", studies_paths, len(tasks)),
                               ("summary", summary_paths, n), ("lhat", lhat_paths, n),
@@ -168,6 +197,8 @@ def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studi
     rows = []
     for t, task in enumerate(tasks):
         frontier = frontier_columns(read_json(horizon_paths[t]), str(horizon_paths[t]))
+        alpha = alpha_paths.get(task)
+        noise = noise_columns(None if alpha is None else read_json(alpha), str(alpha))
         by_study = {r["study"]: r for r in pl.from_arrow(read_table(studies_paths[t], STUDIES)).to_dicts()}
         for s, study in enumerate(studies):
             if study not in by_study:
@@ -177,7 +208,7 @@ def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studi
             sens = pl.from_arrow(read_table(sensitivity_paths[k], LHAT_SENSITIVITY))
             rows.append({**study_columns(by_study[study], summary, str(summary_paths[k])), **frontier,
                          **lhat_columns(read_json(lhat_paths[k]), str(lhat_paths[k])),
-                         **sensitivity_columns(summary, sens, str(summary_paths[k]))})
+                         **sensitivity_columns(summary, sens, str(summary_paths[k])), **noise})
     return summary_table(rows)
 
 
@@ -211,6 +242,15 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
     sensitivity = [[r["task"], r["study"], f"{fmt(r['ratio_raw_at_l_hat_lo'])}, {fmt(r['ratio_raw_at_l_hat_hi'])}",
                     _sensitivity_min(r)] for r in rows]
     window = f"[{fmt(rows[0]['x_min'])}, {fmt(rows[0]['x_max'])}]" if rows else ""
+    noise = [[t, f"{MISSING if r['noise_width'] is None else r['noise_width']} × {r['noise_seeds']}",
+              fmt_ci(r["noise_alpha"], r["noise_alpha_lo"], r["noise_alpha_hi"]),
+              f"{fmt(r['noise_rmse_model'])} vs {fmt(r['noise_rmse_baseline'])}", _times(r["noise_rmse_ratio"]),
+              _times(r["noise_rmse_ratio_out_of_sample"]), _times(r["noise_rmse_ratio_seed_mean"])]
+             for t, r in first.items() if _float(r["noise_alpha"]) is not None]
+    noise_section = [
+        ("SGD-noise model of LR schedules: L = L_const(τ) + α (η/η_peak − 1) Tr(P⁻¹Σ), RMSEs over the decay phase",
+         ["task", "width × seeds", "α [95% CI]", "RMSE: model vs equal-τ baseline", "baseline / model (per seed)",
+          "out of sample", "seed-mean curves"], noise)] if noise else []
     return [
         ("Frontier and horizon fit: C*(P) = (P/κ)^(1+γ) FLOPs",
          ["task", "γ ± SE", "γ CI (seeds)", "γ CI (widths)", "κ [CI (seeds)]", "R² (points, grid)", "points",
@@ -221,7 +261,13 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
           "ANOVA median p"], collapse),
         ("Sensitivity to L̂: mean Δ/σ_raw", ["task", "study", "at the ends of L̂'s CI", "smallest over the L̂ scan"],
          sensitivity),
-    ]
+    ] + noise_section
+
+
+def _times(v) -> str:
+    """A ratio as '3.7×'; MISSING for an absent one."""
+    v = _float(v)
+    return MISSING if v is None else f"{fmt(v, 2)}×"
 
 
 def _sensitivity_min(r: dict) -> str:
@@ -265,10 +311,15 @@ def write_text(path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def summary_stage(tasks, studies, inputs: dict, parquet_path, markdown_path, html_path) -> None:
-    """Rule summary_table: `inputs` holds the path lists horizon, studies, summary, lhat, sensitivity."""
+def summary_stage(tasks, studies, inputs: dict, parquet_path, markdown_path, html_path, noise_tasks=()) -> None:
+    """Rule summary_table: `inputs` holds the path lists horizon, studies, summary, lhat, sensitivity, and
+    alpha: one alpha.json per task of `noise_tasks` (the LR-schedule study's tasks, in that order)."""
+    noise_tasks, alpha = list(noise_tasks), list(inputs.get("alpha", []))
+    if len(alpha) != len(noise_tasks):
+        raise ValueError(f"{len(alpha)} alpha paths for the schedule study's {len(noise_tasks)} tasks {noise_tasks}")
     table = read_summary_rows(list(tasks), list(studies), *(list(inputs[k]) for k in
-                              ("horizon", "studies", "summary", "lhat", "sensitivity")))
+                              ("horizon", "studies", "summary", "lhat", "sensitivity")),
+                              alpha_paths=dict(zip(noise_tasks, alpha)))
     write_table(parquet_path, table)
     write_text(markdown_path, markdown(table))
     write_text(html_path, html_page(table))

@@ -11,5 +11,5 @@ from supercollapse.summary import summary_stage  # noqa: E402
 
 i, o = snakemake.input, snakemake.output
 summary_stage(snakemake.params.tasks, snakemake.params.studies,
-              {k: list(getattr(i, k)) for k in ("horizon", "studies", "summary", "lhat", "sensitivity")},
-              o.table, o.markdown, o.html)
+              {k: list(getattr(i, k)) for k in ("horizon", "studies", "summary", "lhat", "sensitivity", "alpha")},
+              o.table, o.markdown, o.html, noise_tasks=snakemake.params.noise_tasks)
