@@ -31,6 +31,16 @@ def _dry_run(proj, name: str) -> str:
     return out.stdout + out.stderr
 
 
+_FRESH: dict[str, str] = {}
+
+
+def _fresh_dry_run(proj, name: str) -> str:
+    """The dry run from nothing (no data, no fits), made once per config for the tests that share it."""
+    if name not in _FRESH:
+        _FRESH[name] = _dry_run(proj, name)
+    return _FRESH[name]
+
+
 def _job_counts(text: str) -> dict[str, int]:
     lines = text.split("Job stats:", 1)[1].splitlines()
     counts = {}
@@ -69,7 +79,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_paper_config_dry_run(proj, name):
-    counts = _job_counts(_dry_run(proj, name))
+    counts = _job_counts(_fresh_dry_run(proj, name))
     for rule, n in EXPECTED[name].items():
         assert counts.get(rule) == n, f"{name}: {rule} {counts.get(rule)} jobs, expected {n} ({counts})"
     if name == "chess_small":
@@ -81,7 +91,7 @@ def test_paper_config_dry_run(proj, name):
 def test_transformer_resources_wait_for_meta_then_resolve(proj, name, task, vocab, seq_len):
     cfg = _cfg(name)
     results, widest = cfg["results"], max(cfg["tasks"][task]["sweep"]["widths"])
-    text = _dry_run(proj, name)
+    text = _fresh_dry_run(proj, name)
     assert "runtime=<TBD>" in _resources(text, "sweep_run", f"task={task}, width={widest}")
     meta = proj / results / task / "data" / "meta.json"
     meta.parent.mkdir(parents=True)
