@@ -14,6 +14,8 @@ rule coord_check:
         coord=config["coord_check"],
         code=code_hash("train"),
     threads: config["threads_per_job"]
+    resources:
+        gpu=1,
     log:
         f"{R}/logs/{{task}}/coord_check.log",
     conda:
