@@ -154,3 +154,16 @@ def test_width_bootstrap_of_noiseless_power_laws_is_tight():
     assert boot["failed"] == 0 and boot["ci"]["gamma"] == pytest.approx([point, point], abs=1e-3)
     with pytest.raises(ValueError, match="resample"):
         frontier_bootstrap(df, n_grid=300, n_boot=1, seed=0, resample="params")
+
+
+def test_width_bootstrap_needs_three_argmin_widths():
+    """With two interior widths every usable resample is the same line: no interval instead of a zero-width one."""
+    from supercollapse.analysis.stage import frontier_bootstrap
+
+    import polars as pl
+
+    df = _seed_frame(0.01, seeds=2)
+    four = sorted(df["params"].unique().to_list())[:4]  # argmins: 2 interior widths between the edges
+    boot = frontier_bootstrap(df.filter(pl.col("params").is_in(four)), n_grid=300, n_boot=20, seed=0,
+                              resample="widths")
+    assert boot["ci"]["gamma"] == [None, None] and "at least 3" in boot["skipped"]

@@ -67,6 +67,11 @@ def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, le
     else:
         widths, log_c, weight = argmin_points(lower_envelope(seed_mean_curves(df), n_grid=n_grid))
         log_p = np.log(widths.astype(np.float64))
+        if widths.size < 3:
+            # Two points: every usable resample is the same line, a zero-width interval that means nothing.
+            return {"ci": {"gamma": [None, None], "kappa": [None, None]}, "ci_level": level, "n_boot": 0,
+                    "failed": 0, "resampled": "interior argmin widths of the envelope",
+                    "skipped": f"{widths.size} interior argmin widths; resampling widths needs at least 3"}
         for _ in range(n_boot):
             i = rng.integers(0, widths.size, widths.size)
             if np.unique(i).size < 2:
