@@ -2,9 +2,11 @@ ANALYSIS_KEYS = ("x_min", "x_max", "x_grid_min", "x_grid_max", "n_x", "n_boot", 
 
 
 rule fit_lhat:
-    """L = L_hat + a C^-b on the compute-optimal end points, with a seed-bootstrap CI."""
+    """L = L_hat + a C^-b on the compute-optimal end points, with a seed-bootstrap CI (bounded below by the
+    data's entropy floor where meta.json knows it)."""
     input:
-        study_runs,
+        runs=study_runs,
+        meta=f"{R}/{{task}}/data/meta.json",
     output:
         f"{R}/{{task}}/{{study}}/lhat.json",
     params:

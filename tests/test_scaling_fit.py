@@ -56,3 +56,16 @@ def test_bad_input():
         fit_power_law([1.0, 2.0], [1.0, 0.5])
     with pytest.raises(ValueError, match="positive"):
         fit_power_law([1.0, 2.0, 3.0], [1.0, -0.5, 0.2])
+
+
+def test_a_known_entropy_floor_bounds_lhat_from_below():
+    """The offline chess corpus knows its entropy rate: L_hat may not go below it. A floor under the true
+    L_hat leaves the fit alone; one above it holds L_hat on the bound."""
+    c = np.geomspace(1e16, 1e19, 8)
+    loss = 0.5 + 0.3 * (c / 1e15) ** -0.2
+    free = fit_power_law(c, loss)
+    assert fit_power_law(c, loss, l_hat_min=0.3).l_hat == pytest.approx(free.l_hat, abs=1e-6)
+    assert free.l_hat == pytest.approx(0.5, abs=1e-3)
+    assert fit_power_law(c, loss, l_hat_min=0.52).l_hat == pytest.approx(0.52, abs=1e-9)  # min loss 0.548
+    with pytest.raises(ValueError, match="lower bound of L_hat"):
+        fit_power_law(c, loss, l_hat_min=float(loss.min()))

@@ -144,6 +144,7 @@ SUMMARY = pa.schema(
         ("l_hat", pa.float64()),
         ("l_hat_lo", pa.float64()),
         ("l_hat_hi", pa.float64()),
+        ("entropy_floor", pa.float64()),  # the data's exact entropy rate, nats/token (offline chess); L_hat's lower bound
         ("a", pa.float64()),
         ("a_lo", pa.float64()),
         ("a_hi", pa.float64()),

@@ -108,7 +108,8 @@ def lhat_columns(lhat: dict, where: str = "lhat.json") -> dict:
     for name in ("l_hat", "a", "b"):
         lo, hi = _key(ci, name, f"{where} ci")
         out |= {name: _key(lhat, name, where), f"{name}_lo": lo, f"{name}_hi": hi}
-    return out
+    # Known only for data with an exact entropy rate (the offline chess corpus); null otherwise.
+    return out | {"entropy_floor": lhat.get("entropy_floor")}
 
 
 def sensitivity_columns(summary: dict, sensitivity: pl.DataFrame, where: str = "summary.json") -> dict:
@@ -231,7 +232,7 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
                  str(r["frontier_points"]), fmt_se(r["isoflop_gamma"], r["isoflop_gamma_se"]),
                  _span(r["isoflop_horizon_ratio_min"], r["isoflop_horizon_ratio_max"])]
                 for t, r in first.items()]
-    lhat = [[r["task"], r["study"], fmt_ci(r["l_hat"], r["l_hat_lo"], r["l_hat_hi"]),
+    lhat = [[r["task"], r["study"], fmt_ci(r["l_hat"], r["l_hat_lo"], r["l_hat_hi"]), fmt(r.get("entropy_floor")),
              fmt_ci(r["a"], r["a_lo"], r["a_hi"]), fmt_ci(r["b"], r["b_lo"], r["b_hi"])] for r in rows]
     collapse = [[r["task"], r["study"], study_setup(r), f"{r['n_widths']} × {r['seeds_per_width']}",
                  fmt_ci(r["mean_ratio_raw"], r["mean_ratio_raw_lo"], r["mean_ratio_raw_hi"]),
@@ -255,7 +256,7 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
         ("Frontier and horizon fit: C*(P) = (P/κ)^(1+γ) FLOPs",
          ["task", "γ ± SE", "γ CI (seeds)", "γ CI (widths)", "κ [CI (seeds)]", "R² (points, grid)", "points",
           "IsoFLOP γ ± SE", "C*: IsoFLOP / envelope"], frontier),
-        ("L̂ fit: L = L̂ + a·C^(−b), C in PFLOP", ["task", "study", "L̂ [95% CI]", "a [95% CI]", "b [95% CI]"], lhat),
+        ("L̂ fit: L = L̂ + a·C^(−b), C in PFLOP", ["task", "study", "L̂ [95% CI]", "entropy floor", "a [95% CI]", "b [95% CI]"], lhat),
         (f"Collapse statistics, means over x ∈ {window}",
          ["task", "study", "setup", "widths × seeds", "Δ/σ_raw [95% CI]", "Δ/σ_norm [95% CI]", "x with Δ < σ_raw",
           "ANOVA median p"], collapse),

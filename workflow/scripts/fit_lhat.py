@@ -9,5 +9,5 @@ setup_logging(snakemake.log[0])
 
 from supercollapse.analysis.stage import lhat_stage  # noqa: E402
 
-lhat_stage(list(snakemake.input), snakemake.output[0], snakemake.params.delta, snakemake.params.n_boot,
-           snakemake.params.seed)
+lhat_stage(list(snakemake.input.runs), snakemake.output[0], snakemake.params.delta, snakemake.params.n_boot,
+           snakemake.params.seed, meta_path=snakemake.input.meta)

@@ -37,11 +37,14 @@ def _huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
 
 
-def fit_power_law(compute_flops, loss, delta: float = 1e-3, init: PowerLawFit | None = None) -> PowerLawFit:
+def fit_power_law(compute_flops, loss, delta: float = 1e-3, init: PowerLawFit | None = None,
+                  l_hat_min: float = 0.0) -> PowerLawFit:
     """Fit L = L_hat + a C^-b to compute-optimal end points (compute in FLOPs, seed-mean losses).
 
-    Starts: a grid over L_hat in [0, 0.95 min L] and b, with a set by a log-mean match; with `init` (a
-    previous fit, as in a bootstrap) its solution is tried first together with a coarser grid.
+    Starts: a grid over L_hat in [l_hat_min, l_hat_min + 0.95 (min L - l_hat_min)] and b, with a set by a
+    log-mean match; with `init` (a previous fit, as in a bootstrap) its solution is tried first together
+    with a coarser grid. `l_hat_min` is a known lower bound of the irreducible loss (0 for a squared error;
+    the data's entropy rate for a next-token loss).
     """
     c = np.asarray(compute_flops, dtype=np.float64)
     y = np.asarray(loss, dtype=np.float64)
@@ -53,6 +56,8 @@ def fit_power_law(compute_flops, loss, delta: float = 1e-3, init: PowerLawFit | 
     s = c / c_ref
     log_y = np.log(y)
     y_min = float(y.min())
+    if not 0.0 <= l_hat_min < y_min:
+        raise ValueError(f"the lower bound of L_hat ({l_hat_min}) must be >= 0 and below the smallest loss ({y_min})")
 
     def objective(theta):
         l_hat, a, b = theta
@@ -68,14 +73,14 @@ def fit_power_law(compute_flops, loss, delta: float = 1e-3, init: PowerLawFit | 
         return np.array([np.sum(dh), np.sum(dh * sb), np.sum(dh * (-a) * sb * np.log(s))])
 
     # b is capped so that s^-b stays finite for any compute ratio met in practice.
-    bounds = [(0.0, y_min), (0.0, None), (0.0, MAX_EXPONENT)]
+    bounds = [(l_hat_min, y_min), (0.0, None), (0.0, MAX_EXPONENT)]
     starts = []
     if init is not None:
-        starts.append((min(init.l_hat, y_min), init.a * (c_ref / PFLOP) ** (-init.b), init.b))
+        starts.append((min(max(init.l_hat, l_hat_min), y_min), init.a * (c_ref / PFLOP) ** (-init.b), init.b))
     fracs, exps = (np.linspace(0.0, 0.95, 8), (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)) if init is None else \
         (np.linspace(0.0, 0.9, 3), (0.05, 0.2, 0.8))
     for frac, b0 in itertools.product(fracs, exps):
-        l0 = frac * y_min
+        l0 = l_hat_min + frac * (y_min - l_hat_min)
         starts.append((l0, max(float(np.exp(np.mean(np.log(np.maximum(y - l0, 1e-12))))), 1e-12), b0))
     best = None
     for start in starts:

@@ -138,35 +138,51 @@ def _end_points(df: pl.DataFrame) -> pl.DataFrame:
             .agg(pl.col("compute").last(), pl.col("eval_loss").last()).sort("width", "seed"))
 
 
-def _fit_ends(ends: pl.DataFrame, delta: float, init=None):
+def _fit_ends(ends: pl.DataFrame, delta: float, init=None, l_hat_min: float = 0.0):
     m = ends.group_by("width").agg(pl.col("compute").first(), pl.col("eval_loss").mean()).sort("width")
-    return fit_power_law(m["compute"].to_numpy(), m["eval_loss"].to_numpy(), delta=delta, init=init)
+    return fit_power_law(m["compute"].to_numpy(), m["eval_loss"].to_numpy(), delta=delta, init=init,
+                         l_hat_min=l_hat_min)
 
 
-def lhat_bootstrap(ends: pl.DataFrame, delta: float, n_boot: int, seed: int, level: float = 0.95):
+def lhat_bootstrap(ends: pl.DataFrame, delta: float, n_boot: int, seed: int, level: float = 0.95,
+                   l_hat_min: float = 0.0):
     """The L_hat fit of end points (one row per width and seed) and percentile CIs of (l_hat, a, b) from
     resampling the seeds within each width."""
-    fit = _fit_ends(ends, delta)
+    fit = _fit_ends(ends, delta, l_hat_min=l_hat_min)
     rng = np.random.default_rng(seed)
     groups = [g for _, g in ends.group_by("width", maintain_order=True)]
     boot = []
     for _ in range(n_boot):
         sample = pl.concat([g[rng.integers(0, g.height, g.height)] for g in groups])
-        b = _fit_ends(sample, delta, init=fit)
+        b = _fit_ends(sample, delta, init=fit, l_hat_min=l_hat_min)
         boot.append((b.l_hat, b.a, b.b))
     boot = np.array(boot) if boot else np.full((1, 3), np.nan)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     return fit, {name: [float(v) for v in np.percentile(boot[:, i], q)] for i, name in enumerate(("l_hat", "a", "b"))}
 
 
-def lhat_stage(run_paths, out_path, delta: float, n_boot: int, seed: int, level: float = 0.95) -> None:
-    """Fit L = L_hat + a C^-b to the seed-mean end points; bootstrap over seeds within each width."""
+def lhat_stage(run_paths, out_path, delta: float, n_boot: int, seed: int, level: float = 0.95,
+               meta_path=None) -> None:
+    """Fit L = L_hat + a C^-b to the seed-mean end points; bootstrap over seeds within each width.
+
+    A token task whose data has a known entropy rate (`entropy_floor_nats_per_token` in its meta.json, the
+    offline chess corpus) bounds L_hat from below by it: no model's expected loss can go lower. The floor
+    and L_hat's distance to it are recorded, and a fit that sits on the floor is logged.
+    """
+    floor = read_json(meta_path).get("entropy_floor_nats_per_token") if meta_path is not None else None
     ends = _end_points(read_curves(run_paths))
-    fit, ci = lhat_bootstrap(ends, delta, n_boot, seed, level)
+    fit, ci = lhat_bootstrap(ends, delta, n_boot, seed, level, l_hat_min=0.0 if floor is None else float(floor))
+    extra = {} if floor is None else {
+        "entropy_floor": float(floor), "l_hat_minus_entropy_floor": fit.l_hat - float(floor),
+        "l_hat_at_entropy_floor": bool(np.isclose(fit.l_hat, float(floor), rtol=0, atol=1e-9))}
     write_json(out_path, {**fit.to_dict(), "ci": ci, "ci_level": level, "n_boot": n_boot,
-                          "compute_unit_for_a": "PFLOP", "huber_delta": delta,
+                          "compute_unit_for_a": "PFLOP", "huber_delta": delta, **extra,
                           "end_points": ends.to_dicts(), "method": "Huber on log residuals, multi-start L-BFGS-B"})
     log.info("L_hat %.6g [%.6g, %.6g], a %.4g, b %.4g", fit.l_hat, *ci["l_hat"], fit.a, fit.b)
+    if floor is not None:
+        log.info("entropy floor of the data %.6g nats/token: L_hat - floor = %.4g", floor, fit.l_hat - floor)
+        if extra["l_hat_at_entropy_floor"]:
+            log.warning("L_hat sits on the entropy floor (its lower bound): the end points would put it lower")
 
 
 def _arrays(df: pl.DataFrame, l_hat: float, grid: np.ndarray):
