@@ -100,6 +100,18 @@ def task_data(wildcards):
     return {"target": f"{base}/target.parquet", "evalset": f"{base}/eval.parquet", "meta": f"{base}/meta.json"}
 
 
+def tokenize_threads():
+    """Tokenization runs a process per core over games or images: every core of a local run. A run without a
+    core count (a cluster executor given only --jobs, where asking for workflow.cores raises) gets
+    threads_per_job."""
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return config["threads_per_job"]
+
+
 def raw_files(task):
     """Downloaded files a transformer task tokenizes, as paths under `downloads` (none for offline_chess).
     Each download job's output is the file's manifest (the file itself is kept out of Snakemake's hands,

@@ -77,7 +77,7 @@ rule tokenize:
         data=lambda w: task_cfg(w.task)["data"],
         raw=lambda w: raw_files(w.task),
         code=code_hash("tokens"),
-    threads: workflow.cores
+    threads: tokenize_threads()
     log:
         f"{R}/logs/{{task}}/tokenize.log",
     conda:
