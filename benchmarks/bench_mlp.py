@@ -191,10 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         base = baseline.get((r["width"], r["seeds"], r["precision"]))
         r["speedup_vs_jit_loop"] = base / r["step_ms"] if base else None
-    benchlib.write_parquet(rows, args.out)
-    info = {k: rows[0][k] for k in ("platform", "device", "device_count", "jax_version")}
-    print(f"MLP engine benchmark on {info} (threads: {args.threads or 'all'}); rows in {args.out}\n")
-    benchlib.print_table(rows, COLUMNS)
+    benchlib.report(rows, args.out, "MLP engine", args.threads, COLUMNS)
 
 
 if __name__ == "__main__":

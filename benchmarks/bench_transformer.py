@@ -130,10 +130,7 @@ def main(argv: list[str] | None = None) -> None:
               "threads": args.threads}
              for w in (args.widths or shape["widths"]) for s in args.seeds for p in args.precision]
     rows = benchlib.run_cases(Path(__file__), cases)
-    benchlib.write_parquet(rows, args.out)
-    info = {k: rows[0][k] for k in ("platform", "device", "device_count", "jax_version")}
-    print(f"transformer engine benchmark on {info} (threads: {args.threads or 'all'}); rows in {args.out}\n")
-    benchlib.print_table(rows, COLUMNS)
+    benchlib.report(rows, args.out, "transformer engine", args.threads, COLUMNS)
 
 
 if __name__ == "__main__":

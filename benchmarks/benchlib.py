@@ -105,3 +105,11 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
     print("|" + "|".join("---" for _ in columns) + "|")
     for row in rows:
         print("| " + " | ".join(cell(row.get(key), fmt) for key, fmt in columns) + " |")
+
+
+def report(rows: list[dict], out: Path, title: str, threads: int | None, columns: list[tuple[str, str]]) -> None:
+    """Write the rows to `out` (Parquet) and print the device line and the Markdown table."""
+    write_parquet(rows, out)
+    info = {k: rows[0][k] for k in ("platform", "device", "device_count", "jax_version")}
+    print(f"{title} benchmark on {info} (threads: {threads or 'all'}); rows in {out}\n")
+    print_table(rows, columns)

@@ -42,14 +42,19 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-def test_two_host_devices_match_one_device():
+def _run_on_two_host_devices(driver: str) -> dict:
+    """Run a driver script in a fresh CPU process with 2 host devices; its last stdout line as JSON."""
     # First, so that no other token in the user's XLA_FLAGS can hide it.
     flags = "--xla_force_host_platform_device_count=2 " + os.environ.get("XLA_FLAGS", "")
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags.strip()}
-    proc = subprocess.run([sys.executable, "-c", DRIVER], env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", driver], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_two_host_devices_match_one_device():
+    out = _run_on_two_host_devices(DRIVER)
     assert out["one"]["devices"] == 1 and out["two"]["devices"] == 2
     for name in ("two", "two_sequential"):
         for column in ("eval_loss", "train_loss", "noise_trace"):
@@ -88,11 +93,7 @@ TOKEN_DRIVER = textwrap.dedent("""
 def test_token_task_on_two_host_devices_matches_one_device():
     # The train token array is replicated; each device gathers its half of the batch's rows. 40 eval rows
     # with batch 16: two full chunks split over the devices and a remainder of 8 evaluated replicated.
-    flags = "--xla_force_host_platform_device_count=2 " + os.environ.get("XLA_FLAGS", "")
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags.strip()}
-    proc = subprocess.run([sys.executable, "-c", TOKEN_DRIVER], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = _run_on_two_host_devices(TOKEN_DRIVER)
     assert out["one"]["devices"] == 1 and out["two"]["devices"] == 2
     for column in ("eval_loss", "train_loss"):
         np.testing.assert_allclose(np.array(out["two"][column], dtype=float), np.array(out["one"][column], dtype=float),
