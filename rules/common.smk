@@ -296,7 +296,7 @@ def train_group(wildcards):
 
 # The LR-schedule study (rules/schedules.smk, config key `schedules`).
 SCHED = config["schedules"]
-SCHEDULE_KEYS = ("width", "steps", "horizon_scale", "seeds", "noise_examples", "noise_chunk")
+SCHEDULE_KEYS = ("width", "steps", "horizon_scale", "seeds", "first_seed", "noise_examples", "noise_chunk")
 
 
 def _check_schedules():

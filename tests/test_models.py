@@ -26,6 +26,8 @@ def test_model_params_matches_the_run_spec():
                      "b2": 0.95, "eps": 1e-20},
            "n_evals": 10, "seed_batching": "vmap"}
     assert model_params(cfg, 24) == run_spec("t", cfg, "s", 24, 100, 2, "linear", 1.0).params
+    assert run_spec("t", cfg, "s", 24, 100, 2, "linear", 1.0).seeds == (0, 1)
+    assert run_spec("t", cfg, "s", 24, 100, 3, "linear", 1.0, first_seed=100).seeds == (100, 101, 102)
 
 
 def test_mup_initialisation():

@@ -43,7 +43,8 @@ elif snakemake.rule == "schedule_run":
         steps = horizon_steps(fit, model_params(task, width, meta), tokens_per_step(task, meta),
                               study["horizon_scale"])
     spec = run_spec(w.task, task, "schedules", width, steps, study["seeds"], w.schedule, float(w.decay), meta=meta,
-                    noise_examples=study["noise_examples"], noise_chunk=study["noise_chunk"])
+                    noise_examples=study["noise_examples"], noise_chunk=study["noise_chunk"],
+                    first_seed=study["first_seed"])
 else:
     from supercollapse.analysis.frontier import HorizonFit, horizon_compute, horizon_steps  # noqa: E402
 

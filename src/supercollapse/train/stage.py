@@ -75,9 +75,10 @@ def tokens_per_step(task_cfg: dict, meta: dict | None = None) -> int:
 
 def run_spec(task: str, task_cfg: dict, study: str, width: int, steps: int, seeds: int, schedule: str,
              decay_frac: float, lr_reference_width: int | None = None, meta: dict | None = None,
-             noise_examples: int = 0, noise_chunk: int = 256) -> RunSpec:
+             noise_examples: int = 0, noise_chunk: int = 256, first_seed: int = 0) -> RunSpec:
     """Build the RunSpec of one job from the task's config slice (keys as in the config schema); a
-    transformer task also needs its data's `meta` (meta.json). `noise_examples` > 0 logs the noise trace."""
+    transformer task also needs its data's `meta` (meta.json). `noise_examples` > 0 logs the noise trace.
+    The job trains seeds first_seed, ..., first_seed + seeds - 1."""
     model, optim = task_cfg["model"], task_cfg["optim"]
     warmup = int(optim["warmup_steps"])
     if warmup >= steps:
@@ -86,7 +87,7 @@ def run_spec(task: str, task_cfg: dict, study: str, width: int, steps: int, seed
             f"in study {study!r} ({steps} steps); lower the warmup or use larger widths")
     return RunSpec(
         task=task, study=study, width=int(width), **_model_fields(task_cfg, meta), steps=int(steps),
-        batch_size=int(optim["batch_size"]), seeds=tuple(range(int(seeds))), schedule=schedule,
+        batch_size=int(optim["batch_size"]), seeds=tuple(range(int(first_seed), int(first_seed) + int(seeds))), schedule=schedule,
         decay_frac=float(decay_frac), warmup_steps=warmup, lr=float(optim["lr"]),
         embed_lr_mult=float(optim["embed_lr_mult"]), b1=float(optim["b1"]), b2=float(optim["b2"]),
         eps=float(optim["eps"]), lr_reference_width=lr_reference_width, n_evals=int(task_cfg["n_evals"]),
