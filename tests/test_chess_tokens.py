@@ -1,4 +1,7 @@
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +93,28 @@ def test_too_few_test_rows_names_the_key(tmp_path):
                max_plies=10, elo_suffix=False)
     with pytest.raises(ValueError, match="eval_sequences"):
         make_token_task(cfg, [], tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "m.json")
+
+
+def test_the_tokenize_script_does_not_load_jax():
+    """token_task forks its workers when JAX is not loaded (fork is unsafe once JAX's threads run): the rule's
+    script and every data module it imports must stay free of JAX."""
+    script = Path(__file__).parents[1] / "workflow/scripts/tokenize.py"
+    imports = [line.split(" import ")[0].replace("from ", "").strip() for line in script.read_text().splitlines()
+               if line.startswith("from supercollapse")]
+    assert "supercollapse.data.token_task" in imports
+    code = ("import sys; sys.path.insert(0, 'src'); import importlib; "
+            + "; ".join(f"importlib.import_module({m!r})" for m in imports + ["supercollapse.data.lichess",
+                                                                             "supercollapse.data.cifar5m"])
+            + "; from supercollapse.data.token_task import _start_method; "
+            + "print('jax' in sys.modules, _start_method())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split() == ["False", "fork"]
+
+
+def test_workers_start_from_a_server_once_jax_is_loaded():
+    import jax  # noqa: F401  (loaded: forking now could deadlock a worker)
+
+    from supercollapse.data.token_task import _start_method
+
+    assert _start_method() == "forkserver"

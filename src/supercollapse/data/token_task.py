@@ -1,7 +1,7 @@
 """The data stage of the transformer tasks: raw data -> train.parquet, test.parquet (schema TOKENS), meta.json.
 
 Sources (`data.source`): `offline_chess` (random legal games, no input files), `lichess` (downloaded Parquet
-shards), `cifar5m` (downloaded npz shards). Work is spread over `workers` processes (fork): units are
+shards), `cifar5m` (downloaded npz shards). Work is spread over `workers` processes (`_start_method`): units are
 blocks of games, Parquet row groups or blocks of images, and every random choice is seeded per unit, so the
 output does not depend on the number of workers. Results come back in order and are written as they come.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -31,13 +32,21 @@ GAMES_PER_UNIT = 64  # offline games per worker task: about 0.1-1 s of work
 IMAGES_PER_UNIT = 16384
 
 
+def _start_method() -> str:
+    """fork, the cheapest, unless JAX is loaded in this process: forking its multithreaded runtime can deadlock
+    the child (JAX warns), so then forkserver, whose workers start from a clean server process. The rule's
+    script never imports JAX (tested); a caller that has (a test, a notebook) gets forkserver, which like
+    spawn imports the caller's main module in the workers, so that module must be import-safe."""
+    return "forkserver" if "jax" in sys.modules else "fork"
+
+
 def _pool_map(fn: Callable, units: Iterable, workers: int) -> Iterator:
     """fn over units, results in order; in-process when workers == 1 (tests, debugging)."""
     units = list(units)
     if workers <= 1 or len(units) <= 1:
         yield from (fn(*u) for u in units)
         return
-    with multiprocessing.get_context("fork").Pool(min(workers, len(units))) as pool:
+    with multiprocessing.get_context(_start_method()).Pool(min(workers, len(units))) as pool:
         yield from pool.imap(_Star(fn), units)
 
 
