@@ -74,6 +74,28 @@ def test_curves_that_end_while_best_censor_the_frontier():
     assert not full.censored[full.interior].any()
 
 
+def test_a_width_whose_run_ends_while_best_is_left_out():
+    """A run cut short while it is still the argmin has an interval ended by the sweep, not by a crossing:
+    its centre would sit low. Its points are marked truncated and the fit uses the other widths only."""
+    params = np.round(np.geomspace(1e3, 1e6, 10)).astype(int)
+    curves = _chinchilla_curves(params)
+    full = fit_horizon(lower_envelope(curves, n_grid=400))
+    short = int(params[5])
+    env_full = lower_envelope(curves, n_grid=400)
+    in_range = env_full.compute[env_full.params == short]
+    c, loss = curves[short]
+    cut = c <= np.sqrt(in_range.min() * in_range.max())  # end the run halfway through its argmin interval
+    env = lower_envelope({**curves, short: (c[cut], loss[cut])}, n_grid=400)
+    assert set(env.params[env.truncated]) == {short, int(params[-1])}  # the largest width always ends best
+    assert not env.interior[env.params == short].any() and env.censored.any()
+    fit = fit_horizon(env)
+    assert short not in fit.points_params and len(fit.points_params) >= 3
+    assert fit.gamma == pytest.approx(full.gamma, rel=0.03)
+    # Without the rule, the cut width's centre would be below the line of the others.
+    inside = env.params == short
+    assert np.log(env.compute[inside]).mean() < np.log(fit.optimal_compute(short)) - 0.2
+
+
 @pytest.mark.parametrize("alpha,beta", [(0.5, 0.5), (0.34, 0.28)])
 def test_isoflop_estimator_recovers_the_horizon_exponent(alpha, beta):
     from supercollapse.analysis.isoflop import isoflop_frontier

@@ -38,8 +38,9 @@ FRONTIER = pa.schema(
         ("loss", pa.float64()),  # lower envelope of the seed-mean curves
         ("width", pa.int64()),  # the argmin width at this compute
         ("params", pa.int64()),
-        ("interior", pa.bool_()),  # argmin is neither the smallest nor the largest sweep width, not censored
+        ("interior", pa.bool_()),  # argmin neither the smallest nor the largest sweep width, not censored/truncated
         ("censored", pa.bool_()),  # past the end of a sweep curve that was still the argmin when it ended
+        ("truncated", pa.bool_()),  # the argmin width's curve ended while it was the argmin (not in the fit)
     ]
 )
 

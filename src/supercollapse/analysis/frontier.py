@@ -7,6 +7,9 @@ Censoring (ours): a curve that ends while it is still the envelope's argmin was 
 its end the argmin is unknown (the next width "wins" only because the curve stopped). Grid points past the
 first such end are marked censored and left out of the fit. Without this, equal-length sweeps put the
 argmin switches at the curves' end points, C proportional to P, and the fit returns a meaningless gamma.
+That width's own argmin points are left out too (marked truncated): its interval ends where its run
+stopped, not where a wider model overtook it, so its centre would sit too low by an amount set by the
+sweep length.
 The paper regresses log C on log P over all remaining grid points. With few widths that regression mixes
 the spread of C *within* one width's argmin interval (a discretisation artifact) into the residuals, so we
 fit one point per interior width, at the geometric centre of its argmin interval, weighted by the interval's
@@ -49,8 +52,9 @@ class Envelope:
     compute: np.ndarray  # FLOPs, log-spaced grid
     loss: np.ndarray
     params: np.ndarray  # argmin parameter count at each grid point
-    interior: np.ndarray  # bool: argmin neither the smallest nor the largest width, and not censored
+    interior: np.ndarray  # bool: argmin neither the smallest nor the largest width, not censored or truncated
     censored: np.ndarray  # bool: past the end of a curve that was still the argmin when it ended
+    truncated: np.ndarray  # bool: the argmin width is one whose curve ended while it was the argmin
 
 
 def log_curves(curves: dict[int, tuple[np.ndarray, np.ndarray]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -91,12 +95,15 @@ def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int
     best = np.argmin(table, axis=0)
     loss = np.exp(table[best, np.arange(n_grid)])
     censored = np.zeros(n_grid, dtype=bool)
+    truncated = np.zeros(n_grid, dtype=bool)
     for i in range(len(sizes)):
         inside = np.flatnonzero(np.isfinite(table[i]))
         if inside.size and best[inside[-1]] == i:
             censored[inside[-1] + 1:] = True
-    interior = (best > 0) & (best < len(sizes) - 1) & ~censored
-    return Envelope(compute=np.exp(grid), loss=loss, params=sizes[best], interior=interior, censored=censored)
+            truncated |= best == i
+    interior = (best > 0) & (best < len(sizes) - 1) & ~censored & ~truncated
+    return Envelope(compute=np.exp(grid), loss=loss, params=sizes[best], interior=interior, censored=censored,
+                    truncated=truncated)
 
 
 def argmin_points(envelope: Envelope) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,8 +114,9 @@ def argmin_points(envelope: Envelope) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if widths.size < 2:
         raise ValueError(
             f"frontier: only {widths.size} interior argmin width(s) on the envelope "
-            f"({int(envelope.censored.sum())} of {envelope.censored.size} grid points censored because a curve "
-            "ended while still the best); the sweep needs more widths, or longer constant-LR runs "
+            f"({int(envelope.censored.sum())} of {envelope.censored.size} grid points censored and "
+            f"{int(envelope.truncated.sum())} truncated because a curve ended while still the best); the sweep "
+            "needs more widths, or longer constant-LR runs "
             "(tasks.<task>.sweep.steps) so larger widths overtake smaller ones before the smaller runs end")
     log_c = np.array([np.log(c_int[p_int == p]).mean() for p in widths])
     weight = np.array([(p_int == p).sum() for p in widths], dtype=np.float64)

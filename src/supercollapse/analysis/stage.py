@@ -93,9 +93,10 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
     curves = seed_mean_curves(df)
     envelope = lower_envelope(curves, n_grid=n_grid)
     if envelope.censored.any():
-        log.warning("frontier: %d of %d grid points censored (a sweep curve ended while still the best); "
-                    "longer sweep runs would extend the usable frontier", int(envelope.censored.sum()),
-                    envelope.censored.size)
+        cut = sorted({int(p) for p in envelope.params[envelope.truncated]})
+        log.warning("frontier: %d of %d grid points censored, and the argmin points of the widths with %s params "
+                    "left out (their sweep runs ended while still the best); longer sweep runs would extend the "
+                    "usable frontier", int(envelope.censored.sum()), envelope.censored.size, cut)
     fit = fit_horizon(envelope)
     isoflop = _isoflop_summary(curves, envelope, fit)
     boot = frontier_bootstrap(df, n_grid, n_boot, seed)
@@ -105,7 +106,7 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
         "compute": envelope.compute, "loss": envelope.loss,
         "width": np.array([width_of[int(p)] for p in envelope.params], dtype=np.int64),
         "params": envelope.params.astype(np.int64), "interior": envelope.interior,
-        "censored": envelope.censored}, schema=FRONTIER))
+        "censored": envelope.censored, "truncated": envelope.truncated}, schema=FRONTIER))
     write_json(horizon_path, {**fit.to_dict(), "compute_unit": "FLOP", "method": "lower envelope of seed-mean "
                "constant-LR curves; per-width argmin centres; weighted least squares of log C on log P",
                "sweep_widths": sorted(width_of.values()), "isoflop": isoflop, "bootstrap": boot,
