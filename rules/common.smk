@@ -48,6 +48,19 @@ def train_slice(task):
     return {k: t[k] for k in ("kind", "data", "model", "optim", "n_evals", "seed_batching")}
 
 
+def sweep_steps(task, width):
+    """Updates of one sweep run: sweep.steps_by_width[width] if given, else sweep.steps."""
+    sweep = task_cfg(task)["sweep"]
+    by_width = {int(k): int(v) for k, v in sweep["steps_by_width"].items()}
+    return by_width.get(int(width), int(sweep["steps"]))
+
+
+def sweep_params(task, width):
+    """The settings one sweep run depends on (its rule params: a change reruns only the runs it touches)."""
+    sweep = task_cfg(task)["sweep"]
+    return {"steps": sweep_steps(task, width), "seeds": sweep["seeds"], "schedule": sweep["schedule"]}
+
+
 def _check_config():
     for key in ("tasks", "studies"):
         for name in config[key]:
@@ -55,10 +68,16 @@ def _check_config():
                 raise ValueError(f"{key}.{name}: names may hold only letters, digits, '_' and '-' "
                                  "(they become folder names and wildcards)")
     for name, t in config["tasks"].items():
-        warmup, steps = t["optim"]["warmup_steps"], t["sweep"]["steps"]
-        if warmup >= steps:
-            raise ValueError(f"tasks.{name}.optim.warmup_steps ({warmup}) must be smaller than "
-                             f"tasks.{name}.sweep.steps ({steps})")
+        warmup = t["optim"]["warmup_steps"]
+        extra = sorted(set(map(int, t["sweep"]["steps_by_width"])) - set(t["sweep"]["widths"]))
+        if extra:
+            raise ValueError(f"tasks.{name}.sweep.steps_by_width: widths {extra} are not in tasks.{name}.sweep.widths "
+                             f"{t['sweep']['widths']}")
+        for width in t["sweep"]["widths"]:
+            steps = sweep_steps(name, width)
+            if warmup >= steps:
+                raise ValueError(f"tasks.{name}.optim.warmup_steps ({warmup}) must be smaller than the sweep length "
+                                 f"of width {width} ({steps}, tasks.{name}.sweep.steps or steps_by_width)")
         if len(t["sweep"]["widths"]) < 3:
             raise ValueError(f"tasks.{name}.sweep.widths needs >= 3 widths for a frontier, got {t['sweep']['widths']}")
         if len(t["collapse"]["widths"]) < 2:
@@ -252,7 +271,7 @@ def _train_steps(wildcards, input, meta):
     read raises FileNotFoundError, which Snakemake shows as <TBD> and evaluates again before submission."""
     t = task_cfg(wildcards.task)
     if "study" not in wildcards.keys():
-        return t["sweep"]["steps"]
+        return sweep_steps(wildcards.task, wildcards.width)
     import errno
     import os
 
@@ -290,7 +309,7 @@ def train_group(wildcards):
     except FileNotFoundError:
         return None  # a transformer task's size is unknown until its data is tokenized: not grouped
     flops = job_flops(wildcards.task, int(wildcards.width), _train_seeds(wildcards),
-                      task_cfg(wildcards.task)["sweep"]["steps"], meta)
+                      max(sweep_steps(wildcards.task, w) for w in task_cfg(wildcards.task)["sweep"]["widths"]), meta)
     return f"{kind}_small" if jobsize.is_small_job(flops) else None
 
 

@@ -6,7 +6,7 @@ rule sweep_run:
         f"{R}/{{task}}/sweep/w{{width}}.parquet",
     params:
         task=lambda w: train_slice(w.task),
-        sweep=lambda w: {k: v for k, v in task_cfg(w.task)["sweep"].items() if k != "widths"},
+        sweep=lambda w: sweep_params(w.task, w.width),
         code=code_hash("train"),
     threads: config["threads_per_job"]
     resources:

@@ -73,6 +73,19 @@ def test_adding_a_collapse_width_schedules_only_that_width_and_downstream(projec
 
 
 @pytest.mark.slow
+def test_lengthening_one_sweep_width_reruns_only_that_sweep_run(project):
+    cfg = json.loads(json.dumps(TINY))
+    width = cfg["tasks"]["fourier"]["sweep"]["widths"][-1]
+    cfg["tasks"]["fourier"]["sweep"]["steps_by_width"] = {width: cfg["tasks"]["fourier"]["sweep"]["steps"] + 100}
+    _write_config(project, cfg)
+    try:
+        jobs = _scheduled(project)
+    finally:
+        _write_config(project, TINY)
+    assert jobs["sweep_run"] == 1 and jobs["fit_frontier"] == 1 and "make_task" not in jobs
+
+
+@pytest.mark.slow
 def test_changing_a_plot_option_schedules_only_plots(project):
     cfg = json.loads(json.dumps(TINY))
     cfg["plots"]["dpi"] = 72
@@ -140,6 +153,9 @@ def _bad(tmp_path, mutate) -> str:
     (lambda c: c.update(theory={"terms": [{"a": 1, "mu": 0.3, "nu": 0.1}, {"a": 1, "mu": 0.3, "nu": 0.2}]}),
      "theory.terms"),
     (lambda c: c["studies"].update({"gamma_1.1": {"gamma_scale": 1.1}}), "studies.gamma_1.1"),
+    (lambda c: c["tasks"]["fourier"]["sweep"].update(steps_by_width={7: 500}), "steps_by_width"),
+    (lambda c: c["tasks"]["fourier"]["sweep"].update(steps_by_width={8: 1}), "steps_by_width"),
+    (lambda c: c["tasks"]["fourier"]["sweep"].update(steps_by_width={8: 5}), "sweep length of width 8"),
 ])
 def test_bad_config_fails_fast_naming_the_key(tmp_path, mutate, expected):
     message = _bad(tmp_path, mutate)
