@@ -35,6 +35,7 @@ rule fit_frontier:
     params:
         n_grid=config["analysis"]["frontier_grid"],
         n_boot=config["analysis"]["frontier_bootstrap"],
+        truncated=lambda w: task_cfg(w.task)["sweep"]["truncated"],
         seed=config["analysis"]["seed"],
         code=code_hash("analysis"),
     log:

@@ -91,9 +91,14 @@ def test_a_width_whose_run_ends_while_best_is_left_out():
     fit = fit_horizon(env)
     assert short not in fit.points_params and len(fit.points_params) >= 3
     assert fit.gamma == pytest.approx(full.gamma, rel=0.03)
-    # Without the rule, the cut width's centre would be below the line of the others.
-    inside = env.params == short
-    assert np.log(env.compute[inside]).mean() < np.log(fit.optimal_compute(short)) - 0.2
+    # Kept (truncated="include"), the cut width's centre sits below the line of the others.
+    kept = lower_envelope({**curves, short: (c[cut], loss[cut])}, n_grid=400, truncated="include")
+    assert kept.interior[kept.params == short].all() and (kept.truncated == env.truncated).all()
+    inside = kept.params == short
+    assert np.log(kept.compute[inside]).mean() < np.log(fit.optimal_compute(short)) - 0.2
+    assert short in fit_horizon(kept).points_params
+    with pytest.raises(ValueError, match="truncated"):
+        lower_envelope(curves, truncated="drop")
 
 
 @pytest.mark.parametrize("alpha,beta", [(0.5, 0.5), (0.34, 0.28)])

@@ -65,6 +65,11 @@ def _span(lo, hi) -> str:
     return MISSING if _float(lo) is None and _float(hi) is None else f"{fmt(lo)}–{fmt(hi)}"
 
 
+def _points(n, truncated) -> str:
+    """Points of the horizon fit, noting those whose argmin interval the sweep cut (their horizons are lower bounds)."""
+    return f"{n} ({truncated} cut by the sweep)" if truncated else str(n)
+
+
 def study_setup(row: dict) -> str:
     """A study's recipe in a few words: schedule, horizon exponent, parameterisation."""
     schedule = row["schedule"]
@@ -95,6 +100,9 @@ def frontier_columns(horizon: dict, where: str = "horizon.json") -> dict:
         "gamma_widths_lo": widths_ci[0], "gamma_widths_hi": widths_ci[1],
         "frontier_r2": _key(horizon, "r2", where), "frontier_r2_grid": _key(horizon, "r2_grid", where),
         "frontier_points": len(_key(horizon, "points_params", where)),
+        # Widths whose argmin interval the sweep cut, kept in the fit (sweep.truncated: include); older files: 0.
+        "frontier_points_truncated": (len(horizon.get("truncated_widths") or [])
+                                      if horizon.get("truncated_policy") == "include" else 0),
         # An IsoFLOP fit that failed records {"error": ...} instead: its columns stay null.
         "isoflop_gamma": iso.get("gamma"), "isoflop_gamma_se": iso.get("exponent_se"), "isoflop_r2": iso.get("r2"),
         "isoflop_horizon_ratio_min": min(ratios) if ratios else None,
@@ -229,7 +237,8 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
                  _interval(r["gamma_widths_lo"], r["gamma_widths_hi"]),
                  fmt_ci(r["kappa"], r["kappa_lo"], r["kappa_hi"]),
                  f"{fmt(r['frontier_r2'])}, {fmt(r['frontier_r2_grid'])}",
-                 str(r["frontier_points"]), fmt_se(r["isoflop_gamma"], r["isoflop_gamma_se"]),
+                 _points(r["frontier_points"], r["frontier_points_truncated"]),
+                 fmt_se(r["isoflop_gamma"], r["isoflop_gamma_se"]),
                  _span(r["isoflop_horizon_ratio_min"], r["isoflop_horizon_ratio_max"])]
                 for t, r in first.items()]
     lhat = [[r["task"], r["study"], fmt_ci(r["l_hat"], r["l_hat_lo"], r["l_hat_hi"]), fmt(r.get("entropy_floor")),
@@ -339,7 +348,8 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
                 "gamma_ci_widths": (None if h["gamma_widths_lo"] is None
                                     else _interval(h["gamma_widths_lo"], h["gamma_widths_hi"])),
                 "kappa": fmt_ci(h["kappa"], h["kappa_lo"], h["kappa_hi"]), "r2": fmt(h["frontier_r2"], 4),
-                "r2_grid": fmt(h["frontier_r2_grid"], 3), "points": h["frontier_points"],
+                "r2_grid": fmt(h["frontier_r2_grid"], 3),
+                "points": _points(h["frontier_points"], h["frontier_points_truncated"]),
                 "isoflop_gamma": fmt_se(h["isoflop_gamma"], h["isoflop_gamma_se"]),
                 "isoflop_ratio": _span(h["isoflop_horizon_ratio_min"], h["isoflop_horizon_ratio_max"])}
     if figure == "curves":

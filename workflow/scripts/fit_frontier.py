@@ -11,4 +11,4 @@ from supercollapse.analysis.stage import frontier_stage  # noqa: E402
 
 frontier_stage(list(snakemake.input), snakemake.output.horizon, snakemake.output.envelope,
                snakemake.params.n_grid, extra={"code_hash": snakemake.params.code},
-               n_boot=snakemake.params.n_boot, seed=snakemake.params.seed)
+               n_boot=snakemake.params.n_boot, seed=snakemake.params.seed, truncated=snakemake.params.truncated)

@@ -7,9 +7,10 @@ Censoring (ours): a curve that ends while it is still the envelope's argmin was 
 its end the argmin is unknown (the next width "wins" only because the curve stopped). Grid points past the
 first such end are marked censored and left out of the fit. Without this, equal-length sweeps put the
 argmin switches at the curves' end points, C proportional to P, and the fit returns a meaningless gamma.
-That width's own argmin points are left out too (marked truncated): its interval ends where its run
-stopped, not where a wider model overtook it, so its centre would sit too low by an amount set by the
-sweep length.
+That width's own argmin points are marked truncated and, by default, left out too: its interval ends
+where its run stopped, not where a wider model overtook it, so its centre would sit too low by an amount
+set by the sweep length. `truncated="include"` keeps them (their horizons are then lower bounds), for
+sweeps where a width is never overtaken within any affordable run (stated in horizon.json).
 The paper regresses log C on log P over all remaining grid points. With few widths that regression mixes
 the spread of C *within* one width's argmin interval (a discretisation artifact) into the residuals, so we
 fit one point per interior width, at the geometric centre of its argmin interval, weighted by the interval's
@@ -78,12 +79,20 @@ def log_loss_table(logs: dict[int, tuple[np.ndarray, np.ndarray]], log_grid: np.
     return table
 
 
-def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int = 200) -> Envelope:
+TRUNCATED_POLICIES = ("exclude", "include")
+
+
+def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int = 200,
+                   truncated: str = "exclude") -> Envelope:
     """Lower envelope over widths of seed-mean loss curves.
 
     `curves` maps a parameter count to (compute, loss) arrays (compute > 0, increasing). The grid spans the
     compute range covered by at least two curves; a curve contributes only inside its own compute range.
+    `truncated`: whether the argmin points of a width whose curve ended while it was the argmin count as
+    interior ("include") or not ("exclude", the default); they are marked either way.
     """
+    if truncated not in TRUNCATED_POLICIES:
+        raise ValueError(f"truncated must be one of {TRUNCATED_POLICIES}, got {truncated!r}")
     if len(curves) < 3:
         raise ValueError(f"the frontier needs at least 3 sweep widths, got {len(curves)}")
     logs = log_curves(curves)
@@ -94,6 +103,7 @@ def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int
     table = log_loss_table(logs, grid)
     best = np.argmin(table, axis=0)
     loss = np.exp(table[best, np.arange(n_grid)])
+    policy = truncated
     censored = np.zeros(n_grid, dtype=bool)
     truncated = np.zeros(n_grid, dtype=bool)
     for i in range(len(sizes)):
@@ -101,7 +111,9 @@ def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int
         if inside.size and best[inside[-1]] == i:
             censored[inside[-1] + 1:] = True
             truncated |= best == i
-    interior = (best > 0) & (best < len(sizes) - 1) & ~censored & ~truncated
+    interior = (best > 0) & (best < len(sizes) - 1) & ~censored
+    if policy == "exclude":
+        interior &= ~truncated
     return Envelope(compute=np.exp(grid), loss=loss, params=sizes[best], interior=interior, censored=censored,
                     truncated=truncated)
 

@@ -37,7 +37,7 @@ def seed_mean_curves(df: pl.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray
 
 
 def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, level: float = 0.95,
-                       resample: str = "seeds") -> dict:
+                       resample: str = "seeds", truncated: str = "exclude") -> dict:
     """Percentile CIs of gamma and kappa from refitting the frontier on resampled data.
 
     `resample="seeds"`: the seeds of every sweep width, with replacement, then envelope and fit again. With
@@ -58,14 +58,14 @@ def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, le
         for _ in range(n_boot):
             sample = pl.concat([runs[i] for runs in per_width for i in rng.integers(0, len(runs), len(runs))])
             try:
-                fit = fit_horizon(lower_envelope(seed_mean_curves(sample), n_grid=n_grid))
+                fit = fit_horizon(lower_envelope(seed_mean_curves(sample), n_grid=n_grid, truncated=truncated))
             except ValueError:
                 failed += 1
                 continue
             gammas.append(fit.gamma)
             kappas.append(fit.kappa)
     else:
-        widths, log_c, weight = argmin_points(lower_envelope(seed_mean_curves(df), n_grid=n_grid))
+        widths, log_c, weight = argmin_points(lower_envelope(seed_mean_curves(df), n_grid=n_grid, truncated=truncated))
         log_p = np.log(widths.astype(np.float64))
         if widths.size < 3:
             # Two points: every usable resample is the same line, a zero-width interval that means nothing.
@@ -88,20 +88,25 @@ def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, le
 
 
 def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra: dict, n_boot: int = 0,
-                   seed: int = 0) -> None:
+                   seed: int = 0, truncated: str = "exclude") -> None:
+    """`truncated`: the policy for widths whose sweep run ended while still the argmin (frontier.py)."""
     df = read_curves(sweep_paths)
     curves = seed_mean_curves(df)
-    envelope = lower_envelope(curves, n_grid=n_grid)
-    if envelope.censored.any():
-        cut = sorted({int(p) for p in envelope.params[envelope.truncated]})
-        log.warning("frontier: %d of %d grid points censored, and the argmin points of the widths with %s params "
-                    "left out (their sweep runs ended while still the best); longer sweep runs would extend the "
-                    "usable frontier", int(envelope.censored.sum()), envelope.censored.size, cut)
+    envelope = lower_envelope(curves, n_grid=n_grid, truncated=truncated)
+    width_of = dict(df.select("params", "width").unique().iter_rows())
+    largest = max(width_of)
+    # The largest width always ends as the argmin; it is never interior, so only the others are news.
+    cut = sorted({width_of[int(p)] for p in envelope.params[envelope.truncated] if int(p) != largest})
+    if cut:
+        log.warning("frontier: widths %s were still the argmin when their sweep runs ended, so their argmin "
+                    "intervals are cut by the sweep, not by a crossing; %s (tasks.<task>.sweep.truncated); "
+                    "longer runs of them (sweep.steps_by_width) would bracket them", cut,
+                    "left out of the fit" if truncated == "exclude" else "kept in the fit: their horizons are "
+                    "lower bounds")
     fit = fit_horizon(envelope)
     isoflop = _isoflop_summary(curves, envelope, fit)
-    boot = frontier_bootstrap(df, n_grid, n_boot, seed)
-    boot_widths = frontier_bootstrap(df, n_grid, n_boot, seed, resample="widths")
-    width_of = dict(df.select("params", "width").unique().iter_rows())
+    boot = frontier_bootstrap(df, n_grid, n_boot, seed, truncated=truncated)
+    boot_widths = frontier_bootstrap(df, n_grid, n_boot, seed, resample="widths", truncated=truncated)
     write_table(envelope_path, pa.Table.from_pydict({
         "compute": envelope.compute, "loss": envelope.loss,
         "width": np.array([width_of[int(p)] for p in envelope.params], dtype=np.int64),
@@ -109,7 +114,8 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
         "censored": envelope.censored, "truncated": envelope.truncated}, schema=FRONTIER))
     write_json(horizon_path, {**fit.to_dict(), "compute_unit": "FLOP", "method": "lower envelope of seed-mean "
                "constant-LR curves; per-width argmin centres; weighted least squares of log C on log P",
-               "sweep_widths": sorted(width_of.values()), "isoflop": isoflop, "bootstrap": boot,
+               "sweep_widths": sorted(width_of.values()), "truncated_widths": cut, "truncated_policy": truncated,
+               "isoflop": isoflop, "bootstrap": boot,
                "bootstrap_widths": boot_widths, **extra})
     log.info("horizon fit: kappa %.4g, gamma %.4f +- %.4f (seed bootstrap %s, width bootstrap %s, %d of %d "
              "failed), R2 %.4f (grid R2 %.4f)", fit.kappa, fit.gamma, fit.exponent_se, boot["ci"]["gamma"],
