@@ -56,7 +56,7 @@ def sweep_steps(task, width):
 
 
 def sweep_params(task, width):
-    """The settings one sweep run depends on (its rule params: a change reruns only the runs it touches)."""
+    """The settings one sweep run depends on, passed as its params, so a change reruns only the runs it touches."""
     sweep = task_cfg(task)["sweep"]
     return {"steps": sweep_steps(task, width), "seeds": sweep["seeds"], "schedule": sweep["schedule"]}
 

@@ -47,17 +47,16 @@ class Chromium:
         self._in, from_child = os.pipe()
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
 
-        def pipe_fds():
-            os.dup2(to_child, 3)
-            os.dup2(from_child, 4)
-
         # --no-sandbox: CI runs as root, where chromium's sandbox refuses to start; --disable-dev-shm-usage:
-        # containers often mount a small /dev/shm, which crashes renderers.
+        # containers often mount a small /dev/shm, which crashes renderers. bash moves the pipe ends to fds 3
+        # and 4 (dash takes one-digit fds only); no preexec_fn, since Python code between fork and exec is
+        # unsafe once JAX's threads run.
         self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            ["bash", "-c", f'exec "$@" 3<&{to_child} 4>&{from_child}', "bash",
+             binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--remote-debugging-pipe", f"--user-data-dir={self._profile.name}", "--window-size=1400,1000",
              "about:blank"],
-            preexec_fn=pipe_fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pass_fds=(to_child, from_child), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_child)
         os.close(from_child)
         self._buf, self._id, self._events = b"", 0, []
