@@ -103,19 +103,18 @@ def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int
     table = log_loss_table(logs, grid)
     best = np.argmin(table, axis=0)
     loss = np.exp(table[best, np.arange(n_grid)])
-    policy = truncated
     censored = np.zeros(n_grid, dtype=bool)
-    truncated = np.zeros(n_grid, dtype=bool)
+    cut = np.zeros(n_grid, dtype=bool)  # argmin points of widths whose curve ended while best
     for i in range(len(sizes)):
         inside = np.flatnonzero(np.isfinite(table[i]))
         if inside.size and best[inside[-1]] == i:
             censored[inside[-1] + 1:] = True
-            truncated |= best == i
+            cut |= best == i
     interior = (best > 0) & (best < len(sizes) - 1) & ~censored
-    if policy == "exclude":
-        interior &= ~truncated
+    if truncated == "exclude":
+        interior &= ~cut
     return Envelope(compute=np.exp(grid), loss=loss, params=sizes[best], interior=interior, censored=censored,
-                    truncated=truncated)
+                    truncated=cut)
 
 
 def argmin_points(envelope: Envelope) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -65,7 +65,8 @@ def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, le
             gammas.append(fit.gamma)
             kappas.append(fit.kappa)
     else:
-        widths, log_c, weight = argmin_points(lower_envelope(seed_mean_curves(df), n_grid=n_grid, truncated=truncated))
+        envelope = lower_envelope(seed_mean_curves(df), n_grid=n_grid, truncated=truncated)
+        widths, log_c, weight = argmin_points(envelope)
         log_p = np.log(widths.astype(np.float64))
         if widths.size < 3:
             # Two points: every usable resample is the same line, a zero-width interval that means nothing.
