@@ -18,7 +18,7 @@ run: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(BIN)/snakemake
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 report: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --report report.html
