@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--head-dim", type=int)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1], help="vmapped seeds per program")
     parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
-    parser.add_argument("--attention", default="xla", choices=["xla", "cudnn"])
+    parser.add_argument("--attention", default="xla", choices=["xla", "cudnn", "chunked"])
     parser.add_argument("--steps", type=int, default=200, help="most updates per timed segment")
     parser.add_argument("--segment-s", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)

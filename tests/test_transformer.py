@@ -20,9 +20,9 @@ from supercollapse.train.tasks import TokenTask
 V, S = 11, 17  # vocabulary, tokens per row (the model sees S - 1)
 
 
-def _model(width=32, depth=2, expansion=1, head_dim=8, key=0):
+def _model(width=32, depth=2, expansion=1, head_dim=8, key=0, attention="xla"):
     return Transformer(jax.random.PRNGKey(key), width=width, depth=depth, vocab_size=V, context=S - 1,
-                       expansion=expansion, head_dim=head_dim)
+                       expansion=expansion, head_dim=head_dim, attention=attention)
 
 
 def _random_init(model, scale=0.3, key=1):
@@ -59,6 +59,32 @@ def test_changing_a_later_token_never_changes_earlier_logits():
         other = model(changed)
         np.testing.assert_array_equal(np.asarray(other[: t + 1]), np.asarray(logits[: t + 1]))
         assert not np.allclose(np.asarray(other[t + 1]), np.asarray(logits[t + 1]))  # the change is seen
+
+
+@pytest.mark.parametrize("T,chunk", [(37, 8), (16, 16), (5, 128)])
+def test_chunked_attention_matches_the_reference_with_gradients(T, chunk):
+    from supercollapse.models.transformer import chunked_causal_attention
+
+    q, k, v = (jax.random.normal(jax.random.PRNGKey(i), (T, 3, 8)) for i in range(3))
+
+    def loss(fn, q, k, v):
+        return jnp.sum(jnp.sin(fn(q, k, v)))
+
+    reference = lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True)  # noqa: E731
+    chunked = lambda q, k, v: chunked_causal_attention(q, k, v, chunk=chunk)  # noqa: E731
+    np.testing.assert_allclose(chunked(q, k, v), reference(q, k, v), rtol=1e-5, atol=1e-6)
+    for g_c, g_r in zip(jax.grad(loss, argnums=(1, 2, 3))(chunked, q, k, v),
+                        jax.grad(loss, argnums=(1, 2, 3))(reference, q, k, v)):
+        np.testing.assert_allclose(g_c, g_r, rtol=1e-4, atol=1e-5)
+
+
+def test_chunked_model_matches_xla_and_stays_causal():
+    model = _random_init(_model(width=32, depth=2, head_dim=8))
+    chunked = _random_init(_model(width=32, depth=2, head_dim=8, attention="chunked"))
+    tokens = jax.random.randint(jax.random.PRNGKey(2), (S - 1,), 0, V)
+    np.testing.assert_allclose(chunked(tokens), model(tokens), rtol=1e-5, atol=1e-5)
+    changed = tokens.at[4].set((tokens[4] + 1) % V)
+    np.testing.assert_array_equal(np.asarray(chunked(changed)[:4]), np.asarray(chunked(tokens)[:4]))
 
 
 def test_mup_initialisation_and_multipliers():

@@ -15,6 +15,11 @@ Initialisation (µP): token and position embeddings N(0, 0.1^2); the q, k, v pro
 first matrix N(0, 1/fan_in); the attention output, the MLP output and the readout zero, so the initial
 model predicts the uniform distribution. Layer weights are stacked along a leading `depth` axis so that a
 per-parameter learning rate stays one number per array (models/mup.py).
+
+Attention implementations: `xla` and `cudnn` are jax.nn.dot_product_attention's (cudnn: NVIDIA GPUs, bf16/fp16
+only). `chunked` is ours, for float32 at long sequences: queries in blocks of ATTENTION_CHUNK, each block's
+scores against every key computed, used and dropped, and recomputed in the backward pass (jax.checkpoint), so
+memory grows as T x chunk per head instead of T x T. Same maths as `xla` (tested to float32 rounding).
 """
 
 from __future__ import annotations
@@ -28,7 +33,33 @@ import jax.numpy as jnp
 from .mlp import rmsnorm
 
 EMBED_STD = 0.1
-ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn")
+ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn", "chunked")
+ATTENTION_CHUNK = 128  # queries per block of the chunked attention
+
+
+def chunked_causal_attention(q_TxHxd: jax.Array, k_TxHxd: jax.Array, v_TxHxd: jax.Array,
+                             chunk: int = ATTENTION_CHUNK) -> jax.Array:
+    """Causal softmax attention with logits scaled by 1/sqrt(d), one block of `chunk` queries at a time.
+
+    Each block is rematerialised in the backward pass, so neither pass holds a T x T score matrix. T need not
+    be a multiple of `chunk` (the last block is padded with queries whose outputs are dropped)."""
+    T, H, d = q_TxHxd.shape
+    c = min(chunk, T)
+    n = -(-T // c)
+    q_NxcxHxd = jnp.pad(q_TxHxd, ((0, n * c - T), (0, 0), (0, 0))).reshape(n, c, H, d)
+    scale = 1.0 / math.sqrt(d)
+    key_pos_T = jnp.arange(T)
+
+    @jax.checkpoint
+    def block(args):
+        q_cxHxd, start = args
+        s_HxcxT = jnp.einsum("chd,thd->hct", q_cxHxd, k_TxHxd) * scale
+        causal_cxT = (start + jnp.arange(c))[:, None] >= key_pos_T[None, :]
+        p_HxcxT = jax.nn.softmax(jnp.where(causal_cxT[None], s_HxcxT, -jnp.inf), axis=-1)
+        return jnp.einsum("hct,thd->chd", p_HxcxT, v_TxHxd)
+
+    o_NxcxHxd = jax.lax.map(block, (q_NxcxHxd, jnp.arange(n) * c))
+    return o_NxcxHxd.reshape(n * c, H, d)[:T]
 
 
 class Transformer(eqx.Module):
@@ -86,8 +117,12 @@ class Transformer(eqx.Module):
 
         def attend(x_TxD, qkv_3DxD):
             q_TxHxd, k_TxHxd, v_TxHxd = (x_TxD @ qkv_3DxD.T).reshape(T, 3, H, d).transpose(1, 0, 2, 3)
-            o_TxHxd = jax.nn.dot_product_attention(rmsnorm(q_TxHxd), rmsnorm(k_TxHxd), v_TxHxd, is_causal=True,
-                                                   implementation=self.attention)
+            q_TxHxd, k_TxHxd = rmsnorm(q_TxHxd), rmsnorm(k_TxHxd)
+            if self.attention == "chunked":
+                o_TxHxd = chunked_causal_attention(q_TxHxd, k_TxHxd, v_TxHxd)
+            else:
+                o_TxHxd = jax.nn.dot_product_attention(q_TxHxd, k_TxHxd, v_TxHxd, is_causal=True,
+                                                       implementation=self.attention)
             return o_TxHxd.reshape(T, D)
 
         def block(h_TxD, weights):

@@ -72,7 +72,7 @@ class RunSpec:
     vocab_size: int = 0  # transformer: vocabulary size
     seq_len: int = 0  # transformer: tokens per row (the model sees seq_len - 1)
     head_dim: int = 64  # transformer: attention head dimension
-    attention: str = "xla"  # transformer: jax.nn.dot_product_attention implementation ("xla" or "cudnn")
+    attention: str = "xla"  # transformer: "xla" or "cudnn" (jax.nn.dot_product_attention), or "chunked"
     mask_zero_targets: bool = False  # transformer: leave targets equal to 0 out of the loss
     schedule: str = "linear"
     decay_frac: float = 1.0
