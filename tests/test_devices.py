@@ -123,10 +123,11 @@ def test_bad_device_ids_are_named(monkeypatch):
         devices.host_devices("npu")
 
 
-def test_train_script_claims_before_jax_is_imported():
+@pytest.mark.parametrize("script", ["train_run.py", "coord_check.py"])
+def test_jax_scripts_claim_before_jax_is_imported(script):
     """The claim only works if JAX has not started: it must come before any import that pulls JAX in."""
-    lines = (ROOT / "workflow" / "scripts" / "train_run.py").read_text().splitlines()
-    claim = next(i for i, line in enumerate(lines) if "claim_device(" in line)
+    lines = (ROOT / "workflow" / "scripts" / script).read_text().splitlines()
+    claim = next(i for i, line in enumerate(lines) if line.startswith("start_device_job("))
     imported = {line.split()[1] for line in lines[:claim] if line.startswith(("import ", "from "))}
     assert imported <= {"sys", "pathlib", "supercollapse.workflow", "supercollapse.devices"}, imported
     # And the modules imported before it do not import JAX themselves.

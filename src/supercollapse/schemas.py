@@ -40,7 +40,7 @@ FRONTIER = pa.schema(
         ("params", pa.int64()),
         ("interior", pa.bool_()),  # argmin neither the smallest nor the largest sweep width, not censored/truncated
         ("censored", pa.bool_()),  # past the end of a sweep curve that was still the argmin when it ended
-        ("truncated", pa.bool_()),  # the argmin width's curve ended while it was the argmin (not in the fit)
+        ("truncated", pa.bool_()),  # the argmin width's curve ended while it was the argmin (sweep.truncated)
     ]
 )
 

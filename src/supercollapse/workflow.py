@@ -1,6 +1,7 @@
-"""Helpers for the thin workflow scripts: logging to the rule's log file and CPU thread limits.
+"""Helpers for the thin workflow scripts: logging to the rule's log file, CPU thread limits, device claims.
 
-Nothing here imports JAX: `limit_cpu_threads` must run before JAX starts.
+Nothing here imports JAX: `limit_cpu_threads`, `share_accelerator_memory` and `start_device_job` must run
+before JAX starts.
 """
 
 from __future__ import annotations
@@ -38,3 +39,14 @@ def share_accelerator_memory() -> None:
     """
     if "XLA_PYTHON_CLIENT_MEM_FRACTION" not in os.environ:
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def start_device_job(resources, threads: int) -> None:
+    """The start of a job that runs JAX (training, the coordinate check), before anything imports JAX: claim a
+    free device of the kind its resources ask for (tpu, else gpu) and hide the others, held until the process
+    exits (devices.py); pin XLA's CPU threads; allocate GPU memory on demand so jobs can share a device."""
+    from .devices import claim_device
+
+    claim_device("tpu" if resources.get("tpu", 0) else "gpu")
+    limit_cpu_threads(threads)
+    share_accelerator_memory()

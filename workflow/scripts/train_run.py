@@ -7,15 +7,9 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.devices import claim_device  # noqa: E402
+from supercollapse.workflow import start_device_job  # noqa: E402
 
-# Before JAX is imported: on a multi-device host, take a free device and hide the others (held until exit).
-claim_device("tpu" if snakemake.resources.get("tpu", 0) else "gpu")
-
-from supercollapse.workflow import limit_cpu_threads, share_accelerator_memory  # noqa: E402
-
-limit_cpu_threads(snakemake.threads)
-share_accelerator_memory()
+start_device_job(snakemake.resources, snakemake.threads)  # before JAX is imported: claims a free device
 
 from supercollapse.io import read_json  # noqa: E402
 from supercollapse.train.checkpoint import CheckpointPolicy, checkpoint_dir  # noqa: E402

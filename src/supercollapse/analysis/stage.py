@@ -178,11 +178,12 @@ def lhat_stage(run_paths, out_path, delta: float, n_boot: int, seed: int, level:
     and L_hat's distance to it are recorded, and a fit that sits on the floor is logged.
     """
     floor = read_json(meta_path).get("entropy_floor_nats_per_token") if meta_path is not None else None
+    floor = None if floor is None else float(floor)
     ends = _end_points(read_curves(run_paths))
-    fit, ci = lhat_bootstrap(ends, delta, n_boot, seed, level, l_hat_min=0.0 if floor is None else float(floor))
+    fit, ci = lhat_bootstrap(ends, delta, n_boot, seed, level, l_hat_min=0.0 if floor is None else floor)
     extra = {} if floor is None else {
-        "entropy_floor": float(floor), "l_hat_minus_entropy_floor": fit.l_hat - float(floor),
-        "l_hat_at_entropy_floor": bool(np.isclose(fit.l_hat, float(floor), rtol=0, atol=1e-9))}
+        "entropy_floor": floor, "l_hat_minus_entropy_floor": fit.l_hat - floor,
+        "l_hat_at_entropy_floor": bool(np.isclose(fit.l_hat, floor, rtol=0, atol=1e-9))}
     write_json(out_path, {**fit.to_dict(), "ci": ci, "ci_level": level, "n_boot": n_boot,
                           "compute_unit_for_a": "PFLOP", "huber_delta": delta, **extra,
                           "end_points": ends.to_dicts(), "method": "Huber on log residuals, multi-start L-BFGS-B"})
