@@ -47,7 +47,9 @@ class MLP(eqx.Module):
             u_BxH = jax.nn.gelu(rmsnorm(h_BxD) @ w1_HxD.T)
             return h_BxD + self.residual_mult * (u_BxH @ w2_DxH.T), None
 
-        h_BxD, _ = jax.lax.scan(block, h_BxD, (self.w1_NxHxD, self.w2_NxDxH))
+        # Unrolled (depth is small): no loop in the compiled program, no dynamic slicing of the stacked
+        # weights; same numbers as the rolled loop, 15-20% faster steps on a CPU (README, Benchmarks).
+        h_BxD, _ = jax.lax.scan(block, h_BxD, (self.w1_NxHxD, self.w2_NxDxH), unroll=True)
         return (rmsnorm(h_BxD) @ self.readout_OxD.T)[..., 0]
 
 

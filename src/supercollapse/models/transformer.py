@@ -134,7 +134,7 @@ class Transformer(eqx.Module):
             return h_TxD, ({"attn": a_TxD, "mlp": m_TxD, "residual": h_TxD} if trace else None)
 
         weights = (self.qkv_Nx3DxD, self.attn_out_NxDxD, self.w1_NxHxD, self.w2_NxDxH)
-        h_TxD, per_block = jax.lax.scan(block, h_TxD, weights)
+        h_TxD, per_block = jax.lax.scan(block, h_TxD, weights, unroll=True)  # as in mlp.MLP
         logits_TxV = rmsnorm(h_TxD) @ self.readout_VxD.T
         if not trace:
             return logits_TxV, None
