@@ -5,6 +5,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
+# Test processes (pytest-xdist; whole test files per process, so module fixtures are built once).
+TEST_WORKERS ?= 2
 
 .PHONY: run test report lint bench clean
 
@@ -18,7 +20,7 @@ run: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(BIN)/snakemake
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 report: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --report report.html

@@ -240,7 +240,7 @@ def _run(proj: Path, cluster: Cluster, *args: str, check: bool = True) -> subpro
 
 
 @pytest.mark.slow
-def test_tiny_config_through_slurm_matches_the_local_run(cluster, tmp_path):
+def test_tiny_config_through_slurm_matches_the_local_run(cluster, project, tmp_path):
     proj = _slurm_project(tmp_path / "slurm", cluster)
     out = _run(proj, cluster)
     log = out.stdout + out.stderr
@@ -258,10 +258,8 @@ def test_tiny_config_through_slurm_matches_the_local_run(cluster, tmp_path):
     # gpu=1 became --gpus=1 on the training submissions, and SLURM gave them a (fake) GPU.
     assert "--gpus=1" in log
     assert all("gres/gpu=1" in j["tres"] for j in sweeps), sweeps
-    # Same results as the local run of the same config.
-    local = copy_project(tmp_path / "local")
-    write_config(local, TINY)
-    snakemake(local, "--cores", "2")
+    # Same results as the local run of the same config (the session's tiny run, conftest.py).
+    local = project
     for rel in ("fourier/sweep/w8.parquet", "fourier/optimal/runs/w12.parquet", "fourier/optimal/statistics.parquet"):
         a, b = pl.read_parquet(proj / "results" / rel), pl.read_parquet(local / "results" / rel)
         assert a.equals(b), rel
