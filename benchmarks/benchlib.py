@@ -84,13 +84,15 @@ def run_cases(script: Path, cases: list[dict], env: dict | None = None, timeout_
 
 
 def write_parquet(rows: list[dict], path: Path) -> None:
-    """Write the rows as one Parquet file, atomically (temporary name in the same folder, then rename)."""
+    """Write the rows as one Parquet file, atomically (temporary name in the same folder, then rename). The
+    columns are every key of any row (in order of first appearance), null where a row lacks one."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(rows), tmp)
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    pq.write_table(pa.Table.from_pylist([{k: row.get(k) for k in keys} for row in rows]), tmp)
     os.replace(tmp, path)
 
 
