@@ -194,3 +194,49 @@ def test_width_bootstrap_needs_three_argmin_widths():
     boot = frontier_bootstrap(df.filter(pl.col("params").is_in(four)), n_grid=300, n_boot=20, seed=0,
                               resample="widths")
     assert boot["ci"]["gamma"] == [None, None] and "at least 3" in boot["skipped"]
+
+
+def test_argmins_on_the_initial_plateau_are_left_out(monkeypatch):
+    """Every width starts on the same plateau (loss 10, the argmin decided by noise) for its first 1,000 steps:
+    those grid points are marked transient and the exponent is recovered; counted, they bias it."""
+    import supercollapse.analysis.frontier as frontier
+
+    params = np.round(np.geomspace(1e3, 1e6, 10)).astype(int)
+    rng = np.random.default_rng(0)
+    curves = {}
+    for p, (c, loss) in _chinchilla_curves(params).items():
+        curves[p] = (c, np.where(c / (6 * p) < 1000, 10.0 + 1e-3 * rng.standard_normal(c.size), loss))
+    env = lower_envelope(curves, n_grid=400)
+    assert env.transient.any() and not (env.interior & (env.loss > 9)).any()
+    assert np.all(env.loss[env.transient] > 9) and np.all(env.loss[~env.transient] < 9.6)
+    assert 1 + fit_horizon(env).gamma == pytest.approx(2.0, rel=0.02)
+    monkeypatch.setattr(frontier, "TRANSIENT_DROP", 0.0)
+    assert 1 + fit_horizon(lower_envelope(curves, n_grid=400)).gamma > 2.2
+
+
+def test_a_frontier_with_a_non_positive_exponent_is_refused(tmp_path):
+    """Wider models compute-optimal at *less* compute (gamma < 0): the stage stops, naming gamma and the points."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from supercollapse.analysis.stage import frontier_stage
+    from supercollapse.schemas import CURVES
+
+    # Chinchilla curves with their parameter counts reversed: the argmin moves to *smaller* models as C grows.
+    true_params = np.round(np.geomspace(1e3, 1e5, 6)).astype(int)
+    curves = _chinchilla_curves(true_params)
+    paths = []
+    for i, p in enumerate(true_params[::-1]):
+        c, loss = curves[int(true_params[i])]
+        c, loss = c[::10], loss[::10]
+        n = c.size
+        cols = {"task": ["t"] * 2 * n, "study": ["sweep"] * 2 * n, "width": [int(p)] * 2 * n, "depth": [2] * 2 * n,
+                "params": [int(p)] * 2 * n, "seed": [0] * n + [1] * n, "schedule": ["const"] * 2 * n,
+                "step": np.tile(np.arange(n), 2), "tokens": np.tile(np.arange(n), 2), "compute": np.tile(c, 2),
+                "lr": np.full(2 * n, 0.01), "tau": np.tile(0.01 * np.arange(n), 2), "eval_loss": np.tile(loss, 2),
+                "train_loss": np.tile(loss, 2), "noise_trace": np.full(2 * n, np.nan), "diverged": [False] * 2 * n}
+        paths.append(tmp_path / f"w{p}.parquet")
+        pq.write_table(pa.Table.from_pydict(cols, schema=CURVES), paths[-1])
+    with pytest.raises(ValueError, match=r"gamma = .* is not positive"):
+        frontier_stage(paths, tmp_path / "horizon.json", tmp_path / "envelope.parquet", n_grid=200, extra={})
+    assert not (tmp_path / "horizon.json").exists()

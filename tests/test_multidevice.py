@@ -57,10 +57,13 @@ def test_two_host_devices_match_one_device():
     out = _run_on_two_host_devices(DRIVER)
     assert out["one"]["devices"] == 1 and out["two"]["devices"] == 2
     for name in ("two", "two_sequential"):
-        for column in ("eval_loss", "train_loss", "noise_trace"):
+        # The noise trace is a variance of per-example gradients divided by Adam's second moment (cancellation,
+        # then division by small numbers), so summation order moves it more than the losses: measured up to
+        # 2.3e-5 relative after the layer loop was unrolled (under 2e-5 before); the losses stay within 2e-5.
+        for column, rtol in (("eval_loss", 2e-5), ("train_loss", 2e-5), ("noise_trace", 1e-4)):
             a = np.array(out["one"][column], dtype=float)
             b = np.array(out[name][column], dtype=float)
-            np.testing.assert_allclose(b, a, rtol=2e-5, equal_nan=True, err_msg=f"{name} {column}")
+            np.testing.assert_allclose(b, a, rtol=rtol, equal_nan=True, err_msg=f"{name} {column}")
     # Deterministic on 2 devices too.
     assert out["two"] == out["two_again"]
 

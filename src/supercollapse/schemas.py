@@ -41,6 +41,7 @@ FRONTIER = pa.schema(
         ("interior", pa.bool_()),  # argmin neither the smallest nor the largest sweep width, not censored/truncated
         ("censored", pa.bool_()),  # past the end of a sweep curve that was still the argmin when it ended
         ("truncated", pa.bool_()),  # the argmin width's curve ended while it was the argmin (sweep.truncated)
+        ("transient", pa.bool_()),  # before the envelope's loss fell by 5% of its fall: the initial plateau
     ]
 )
 

@@ -11,6 +11,11 @@ That width's own argmin points are marked truncated and, by default, left out to
 where its run stopped, not where a wider model overtook it, so its centre would sit too low by an amount
 set by the sweep length. `truncated="include"` keeps them (their horizons are then lower bounds), for
 sweeps where a width is never overtaken within any affordable run (stated in horizon.json).
+Initial transient (ours): at the start of training every width sits on the same plateau (zero-initialised
+readouts), where the argmin hops between widths by noise; an argmin there says nothing about the frontier but
+would pull its width's centre far down. Grid points before the envelope's loss first falls by
+TRANSIENT_DROP of its whole fall over the grid (from its first point to its minimum) are marked transient
+and left out of the fit.
 The paper regresses log C on log P over all remaining grid points. With few widths that regression mixes
 the spread of C *within* one width's argmin interval (a discretisation artifact) into the residuals, so we
 fit one point per interior width, at the geometric centre of its argmin interval, weighted by the interval's
@@ -48,6 +53,10 @@ class HorizonFit:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
 
+# Fraction of the envelope's fall in loss (first grid point to minimum) that ends the initial transient.
+TRANSIENT_DROP = 0.05
+
+
 @dataclass(frozen=True)
 class Envelope:
     compute: np.ndarray  # FLOPs, log-spaced grid
@@ -56,6 +65,7 @@ class Envelope:
     interior: np.ndarray  # bool: argmin neither the smallest nor the largest width, not censored or truncated
     censored: np.ndarray  # bool: past the end of a curve that was still the argmin when it ended
     truncated: np.ndarray  # bool: the argmin width is one whose curve ended while it was the argmin
+    transient: np.ndarray  # bool: before the envelope's loss first falls by TRANSIENT_DROP of its fall
 
 
 def log_curves(curves: dict[int, tuple[np.ndarray, np.ndarray]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -110,11 +120,13 @@ def lower_envelope(curves: dict[int, tuple[np.ndarray, np.ndarray]], n_grid: int
         if inside.size and best[inside[-1]] == i:
             censored[inside[-1] + 1:] = True
             cut |= best == i
-    interior = (best > 0) & (best < len(sizes) - 1) & ~censored
+    threshold = loss[0] - TRANSIENT_DROP * (loss[0] - loss.min())
+    transient = np.arange(n_grid) < np.argmax(loss <= threshold)
+    interior = (best > 0) & (best < len(sizes) - 1) & ~censored & ~transient
     if truncated == "exclude":
         interior &= ~cut
     return Envelope(compute=np.exp(grid), loss=loss, params=sizes[best], interior=interior, censored=censored,
-                    truncated=cut)
+                    truncated=cut, transient=transient)
 
 
 def argmin_points(envelope: Envelope) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,8 +137,9 @@ def argmin_points(envelope: Envelope) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if widths.size < 2:
         raise ValueError(
             f"frontier: only {widths.size} interior argmin width(s) on the envelope "
-            f"({int(envelope.censored.sum())} of {envelope.censored.size} grid points censored and "
-            f"{int(envelope.truncated.sum())} truncated because a curve ended while still the best); the sweep "
+            f"({int(envelope.censored.sum())} of {envelope.censored.size} grid points censored, "
+            f"{int(envelope.truncated.sum())} truncated because a curve ended while still the best, "
+            f"{int(envelope.transient.sum())} in the initial transient); the sweep "
             "needs more widths, or longer constant-LR runs "
             "(tasks.<task>.sweep.steps) so larger widths overtake smaller ones before the smaller runs end")
     log_c = np.array([np.log(c_int[p_int == p]).mean() for p in widths])

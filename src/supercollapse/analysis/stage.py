@@ -105,6 +105,12 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
                     "left out of the fit" if truncated == "exclude" else "kept in the fit: their horizons are "
                     "lower bounds")
     fit = fit_horizon(envelope)
+    if fit.gamma <= 0:
+        raise ValueError(
+            f"frontier: the fitted horizon exponent gamma = {fit.gamma:.3g} is not positive (widths of "
+            f"{fit.points_params} parameters at compute-optimal {[f'{c:.3g}' for c in fit.points_compute]} FLOPs): "
+            "wider models would train for fewer steps, so the sweep does not resolve the frontier; lengthen "
+            "tasks.<task>.sweep.steps, add seeds, or drop sweep widths whose argmin lies in the first steps")
     isoflop = _isoflop_summary(curves, envelope, fit)
     boot = frontier_bootstrap(df, n_grid, n_boot, seed, truncated=truncated)
     boot_widths = frontier_bootstrap(df, n_grid, n_boot, seed, resample="widths", truncated=truncated)
@@ -112,7 +118,8 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, extra:
         "compute": envelope.compute, "loss": envelope.loss,
         "width": np.array([width_of[int(p)] for p in envelope.params], dtype=np.int64),
         "params": envelope.params.astype(np.int64), "interior": envelope.interior,
-        "censored": envelope.censored, "truncated": envelope.truncated}, schema=FRONTIER))
+        "censored": envelope.censored, "truncated": envelope.truncated, "transient": envelope.transient},
+        schema=FRONTIER))
     write_json(horizon_path, {**fit.to_dict(), "compute_unit": "FLOP", "method": "lower envelope of seed-mean "
                "constant-LR curves; per-width argmin centres; weighted least squares of log C on log P",
                "sweep_widths": sorted(width_of.values()), "truncated_widths": cut, "truncated_policy": truncated,
