@@ -62,7 +62,8 @@ class Envelope:
     compute: np.ndarray  # FLOPs, log-spaced grid
     loss: np.ndarray
     params: np.ndarray  # argmin parameter count at each grid point
-    interior: np.ndarray  # bool: argmin neither the smallest nor the largest width, not censored or truncated
+    interior: np.ndarray  # bool: argmin neither the smallest nor the largest width, not censored, truncated
+    # (unless included) or transient
     censored: np.ndarray  # bool: past the end of a curve that was still the argmin when it ended
     truncated: np.ndarray  # bool: the argmin width is one whose curve ended while it was the argmin
     transient: np.ndarray  # bool: before the envelope's loss first falls by TRANSIENT_DROP of its fall

@@ -48,7 +48,8 @@ class MLP(eqx.Module):
             return h_BxD + self.residual_mult * (u_BxH @ w2_DxH.T), None
 
         # Unrolled (depth is small): no loop in the compiled program, no dynamic slicing of the stacked
-        # weights; same numbers as the rolled loop, 15-20% faster steps on a CPU (README, Benchmarks).
+        # weights; 15-20% faster steps on a CPU, the same numbers as the rolled loop at most shapes (rounding-level
+        # differences at a few, where XLA fuses differently; README, Benchmarks).
         h_BxD, _ = jax.lax.scan(block, h_BxD, (self.w1_NxHxD, self.w2_NxDxH), unroll=True)
         return (rmsnorm(h_BxD) @ self.readout_OxD.T)[..., 0]
 
