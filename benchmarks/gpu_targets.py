@@ -35,6 +35,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -87,8 +89,6 @@ def run_part(part: str, results: Path, extra_args: list[str] | None = None, time
         except subprocess.TimeoutExpired:
             error = f"timed out after {timeout_s:.0f} s"
         if error is None:
-            import pyarrow.parquet as pq
-
             rows.extend({**r, "part": part, "case_args": shlex.join(args)} for r in pq.read_table(out).to_pylist())
         else:
             print(f"[{part}] failed: {error}", file=sys.stderr, flush=True)
@@ -159,8 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     for part in args.part:
         run_part(part, args.results, shlex.split(args.bench_args))
-
-    import pyarrow.parquet as pq
 
     rows = [r for part in sorted(PARTS) if (args.results / f"{part}.parquet").exists()
             for r in pq.read_table(args.results / f"{part}.parquet").to_pylist()]

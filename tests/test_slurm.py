@@ -259,12 +259,11 @@ def test_tiny_config_through_slurm_matches_the_local_run(cluster, project, tmp_p
     assert "--gpus=1" in log
     assert all("gres/gpu=1" in j["tres"] for j in sweeps), sweeps
     # Same results as the local run of the same config (the session's tiny run, conftest.py).
-    local = project
     for rel in ("fourier/sweep/w8.parquet", "fourier/optimal/runs/w12.parquet", "fourier/optimal/statistics.parquet"):
-        a, b = pl.read_parquet(proj / "results" / rel), pl.read_parquet(local / "results" / rel)
+        a, b = pl.read_parquet(proj / "results" / rel), pl.read_parquet(project / "results" / rel)
         assert a.equals(b), rel
     assert (proj / "results/fourier/optimal/summary.json").read_text() == \
-        (local / "results/fourier/optimal/summary.json").read_text()
+        (project / "results/fourier/optimal/summary.json").read_text()
 
 
 @pytest.mark.slow

@@ -38,7 +38,8 @@ FRONTIER = pa.schema(
         ("loss", pa.float64()),  # lower envelope of the seed-mean curves
         ("width", pa.int64()),  # the argmin width at this compute
         ("params", pa.int64()),
-        ("interior", pa.bool_()),  # argmin neither the smallest nor the largest sweep width, not censored/truncated
+        ("interior", pa.bool_()),  # argmin neither the smallest nor the largest sweep width, not censored,
+        # truncated (unless sweep.truncated is include) or transient: the points the horizon fit uses
         ("censored", pa.bool_()),  # past the end of a sweep curve that was still the argmin when it ended
         ("truncated", pa.bool_()),  # the argmin width's curve ended while it was the argmin (sweep.truncated)
         ("transient", pa.bool_()),  # before the envelope's loss fell by 5% of its fall: the initial plateau
