@@ -71,7 +71,7 @@ STATISTICS = pa.schema(
         ("sigma_raw", pa.float64()),  # seed std of raw loss / seed-mean reducible end loss, pooled
         ("ratio_norm", pa.float64()),  # delta_std / sigma_norm
         ("ratio_raw", pa.float64()),  # delta_std / sigma_raw
-        ("ratio_norm_lo", pa.float64()),  # bootstrap CI over seeds
+        ("ratio_norm_lo", pa.float64()),  # 95% CI, parametric bootstrap over seeds (RATIO_CI_METHOD)
         ("ratio_norm_hi", pa.float64()),
         ("ratio_raw_lo", pa.float64()),
         ("ratio_raw_hi", pa.float64()),
@@ -102,7 +102,7 @@ STUDIES = pa.schema(
         ("lr_reference_width", pa.int64()),  # null: µP
         ("l_hat", pa.float64()),
         ("mean_ratio_raw", pa.float64()),  # mean of Delta / sigma_raw over the x window
-        ("mean_ratio_raw_lo", pa.float64()),  # bootstrap CI over seeds
+        ("mean_ratio_raw_lo", pa.float64()),  # 95% CI, parametric bootstrap over seeds (RATIO_CI_METHOD)
         ("mean_ratio_raw_hi", pa.float64()),
         ("mean_ratio_norm", pa.float64()),
         ("mean_ratio_norm_lo", pa.float64()),
@@ -113,7 +113,8 @@ STUDIES = pa.schema(
 )
 
 # The one-page summary: one row per (task, study), every fit and statistic with its CI. The frontier
-# columns belong to the task and repeat on each of its studies. CIs are 95% percentile bootstraps over seeds.
+# columns belong to the task and repeat on each of its studies. CIs are 95% percentile bootstraps over seeds,
+# except the Delta/sigma ratios' (a Gaussian parametric bootstrap over seeds used as a pivot, RATIO_CI_METHOD).
 SUMMARY = pa.schema(
     [
         ("task", pa.string()),

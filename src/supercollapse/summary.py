@@ -35,8 +35,8 @@ def _float(v) -> float | None:
 
 
 def fmt(v, digits: int = 3) -> str:
-    """3 significant digits; MISSING for an absent value. NaN stays visible: a bootstrap CI is NaN where
-    resamples gave an infinite ratio (all seeds drawn alike, so sigma = 0)."""
+    """3 significant digits; MISSING for an absent value. NaN stays visible: a bootstrap CI is NaN where its
+    replicates are undefined (e.g. a percentile bootstrap over 2 seeds drawing one seed twice)."""
     v = _float(v)
     return MISSING if v is None else f"{v:.{digits}g}"
 
@@ -225,8 +225,10 @@ def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studi
 # The one page: Markdown and HTML from the same cells
 
 INTRO = ("CIs are 95% percentile bootstraps over the seeds within each width (for the frontier: the sweep's "
-         "seeds, and separately the envelope's interior argmin widths). Δ/σ is the mean over the x window of "
-         "the collapse deviation over the seed noise floor; below 1 is supercollapse.")
+         "seeds, and separately the envelope's interior argmin widths), except Δ/σ's: a Gaussian parametric "
+         "bootstrap over seeds used as a pivot (a percentile bootstrap undercovers a ratio of spreads at 3-4 "
+         "seeds). Δ/σ is the mean over the x window of the collapse deviation over the seed noise floor; below "
+         "1 is supercollapse.")
 
 
 def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:

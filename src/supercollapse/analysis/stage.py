@@ -14,7 +14,7 @@ from .collapse import normalize_curve, on_grid
 from .frontier import argmin_points, fit_horizon, line_through, lower_envelope
 from .isoflop import isoflop_frontier
 from .scaling_fit import fit_power_law
-from .supercollapse import bootstrap_ratios, collapse_stats
+from .supercollapse import RATIO_CI_METHOD, bootstrap_ratios, collapse_stats
 
 log = logging.getLogger("supercollapse.analysis")
 
@@ -266,8 +266,9 @@ def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_pa
                "median_anova_p": float(np.median(s.p_value[window]))}
 
     summary = summarise(st)
-    summary["mean_ratio_norm_ci"] = [float(v) for v in np.nanpercentile(boot["mean_ratio_norm"], [2.5, 97.5])]
-    summary["mean_ratio_raw_ci"] = [float(v) for v in np.nanpercentile(boot["mean_ratio_raw"], [2.5, 97.5])]
+    summary["mean_ratio_norm_ci"] = list(boot["mean_ratio_norm_ci"])
+    summary["mean_ratio_raw_ci"] = list(boot["mean_ratio_raw_ci"])
+    summary["ratio_ci_method"] = RATIO_CI_METHOD
     sensitivity = {}
     for name, value in zip(("l_hat_lo", "l_hat_hi"), lhat["ci"]["l_hat"]):
         if np.isfinite(value):

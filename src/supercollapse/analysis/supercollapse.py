@@ -46,14 +46,18 @@ def _check(ell: np.ndarray) -> None:
 
 
 def collapse_deviation(ell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(std, max - min) across widths of the seed-mean curves; zero for identical curves."""
-    means = ell.mean(axis=1)
-    return means.std(axis=0, ddof=1), means.max(axis=0) - means.min(axis=0)
+    """(std, max - min) across widths of the seed-mean curves; zero for identical curves.
+
+    `ell` is (..., widths, seeds, x): leading axes (bootstrap replicates) are kept."""
+    means = ell.mean(axis=-2)
+    return means.std(axis=-2, ddof=1), means.max(axis=-2) - means.min(axis=-2)
 
 
 def pooled_seed_std(values: np.ndarray) -> np.ndarray:
-    """Seed-to-seed std pooled over widths: sqrt of the mean over widths of the unbiased seed variance."""
-    return np.sqrt(values.var(axis=1, ddof=1).mean(axis=0))
+    """Seed-to-seed std pooled over widths: sqrt of the mean over widths of the unbiased seed variance.
+
+    `values` is (..., widths, seeds, x), as in `collapse_deviation`."""
+    return np.sqrt(values.var(axis=-2, ddof=1).mean(axis=-2))
 
 
 def width_anova(ell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,30 +81,73 @@ def collapse_stats(ell: np.ndarray, rel_raw: np.ndarray) -> CollapseStats:
     return CollapseStats(d_std, d_range, pooled_seed_std(ell), pooled_seed_std(rel_raw), f, p)
 
 
+RATIO_CI_METHOD = ("Gaussian parametric bootstrap over seeds (seed residuals with their pooled covariance, width "
+                   "means shrunk to the unbiased spread), used as a pivot: estimate / quantiles of estimate / rho")
+
+
 def bootstrap_ratios(ell: np.ndarray, rel_raw: np.ndarray, n_boot: int, seed: int,
                      level: float = 0.95, window: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Percentile CIs over seeds (resampled within each width) of the per-x ratios and of their means.
+    """CIs of Delta/sigma_norm and Delta/sigma_raw, per x and for their mean over the bool mask `window` (all x
+    by default), from a Gaussian parametric bootstrap used as a pivot.
 
-    Returns arrays `ratio_norm_lo/hi`, `ratio_raw_lo/hi` (per x) and `mean_ratio_norm`, `mean_ratio_raw`
-    (n_boot bootstrap replicates of the ratios averaged over the x points selected by the bool mask
-    `window`, all x by default).
+    The estimand at x is rho = sqrt(s_b^2 + s_w^2 / n) / s_w: the expected collapse deviation at this seed
+    count n (s_b the spread of the widths' true mean curves, s_w the seed noise) over the noise floor; the
+    ratio of the data is its plug-in estimate. Resampling seeds with replacement cannot carry the chi-square
+    spread of a std pooled over k(n - 1) degrees of freedom: with 3-4 seeds per width its 95% percentile
+    intervals covered the truth in only 65-74% of synthetic studies, sitting above the estimate. Here:
+
+    - bootstrap world: each width's seed mean curves, shrunk toward the grand mean so that their spread is
+      the unbiased max(Delta^2 - sigma_norm^2 / n, 0), plus seed residuals drawn as Gaussian combinations of
+      the observed residuals of every seed (ell and rel_raw jointly, all x jointly): covariance over x and
+      between the two readings is the pooled sample covariance, k(n - 1) degrees of freedom;
+    - its rho is known in closed form (sqrt(max(Delta^2, sigma_norm^2 / n)) / sigma), so the replicates give
+      the distribution of log(estimate / rho); the interval is the data's estimate divided by its quantiles.
+
+    Returns per-x arrays `ratio_norm_lo/hi`, `ratio_raw_lo/hi` and the window-mean intervals
+    `mean_ratio_norm_ci`, `mean_ratio_raw_ci` ((lo, hi); NaN where a ratio is undefined, e.g. zero noise).
     """
     _check(ell)
+    if rel_raw.shape != ell.shape:
+        raise ValueError(f"rel_raw shape {rel_raw.shape} differs from ell shape {ell.shape}")
+    k, n, m = ell.shape
+    w = np.ones(m, dtype=bool) if window is None else np.asarray(window, dtype=bool)
+    if w.shape != (m,) or not w.any():
+        raise ValueError(f"window must be a bool mask over the {m} x points selecting at least one, got {window!r}")
+    delta, _ = collapse_deviation(ell)
+    s_norm, s_raw = pooled_seed_std(ell), pooled_seed_std(rel_raw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est_n, est_r = delta / s_norm, delta / s_raw
+        shrink = np.sqrt(np.clip(np.nan_to_num(1 - s_norm ** 2 / (n * delta ** 2), nan=0.0, neginf=0.0), 0, 1))
+        spread = np.sqrt(np.maximum(delta ** 2, s_norm ** 2 / n))
+        rho_n, rho_r = spread / s_norm, spread / s_raw
+    y = np.concatenate([ell, rel_raw], axis=2)
+    means = y.mean(axis=1)
+    grand = ell.mean(axis=(0, 1))
+    means[:, :m] = grand + shrink * (means[:, :m] - grand)
+    residuals = (y - y.mean(axis=1, keepdims=True)).reshape(k * n, 2 * m) / np.sqrt(k * (n - 1))
+
     rng = np.random.default_rng(seed)
-    k, n, _ = ell.shape
-    rn, rr = [], []
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, size=(k, n))
-        e = np.take_along_axis(ell, idx[:, :, None], axis=1)
-        r = np.take_along_axis(rel_raw, idx[:, :, None], axis=1)
-        d, _ = collapse_deviation(e)
+    rep_n, rep_r = [], []
+    for start in range(0, n_boot, 500):  # bounded memory: 500 x k x n x 2m values at a time
+        g = rng.standard_normal((min(500, n_boot - start), k, n, k * n))
+        ys = means[None, :, None, :] + g @ residuals
+        d, _ = collapse_deviation(ys[..., :m])
         with np.errstate(divide="ignore", invalid="ignore"):
-            rn.append(d / pooled_seed_std(e))
-            rr.append(d / pooled_seed_std(r))
-    rn, rr = np.array(rn), np.array(rr)
+            rep_n.append(d / pooled_seed_std(ys[..., :m]))
+            rep_r.append(d / pooled_seed_std(ys[..., m:]))
+    rep_n, rep_r = np.concatenate(rep_n), np.concatenate(rep_r)
+
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    lo_n, hi_n = np.nanpercentile(rn, q, axis=0)
-    lo_r, hi_r = np.nanpercentile(rr, q, axis=0)
-    w = np.ones(ell.shape[2], dtype=bool) if window is None else window
+
+    def interval(estimate, replicates, rho):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lo, hi = np.nanpercentile(np.log(replicates / rho), q, axis=0)
+            return estimate * np.exp(-hi), estimate * np.exp(-lo)
+
+    lo_n, hi_n = interval(est_n, rep_n, rho_n)
+    lo_r, hi_r = interval(est_r, rep_r, rho_r)
+    mean_n = interval(np.mean(est_n[w]), rep_n[:, w].mean(axis=1), np.mean(rho_n[w]))
+    mean_r = interval(np.mean(est_r[w]), rep_r[:, w].mean(axis=1), np.mean(rho_r[w]))
     return {"ratio_norm_lo": lo_n, "ratio_norm_hi": hi_n, "ratio_raw_lo": lo_r, "ratio_raw_hi": hi_r,
-            "mean_ratio_norm": np.nanmean(rn[:, w], axis=1), "mean_ratio_raw": np.nanmean(rr[:, w], axis=1)}
+            "mean_ratio_norm_ci": (float(mean_n[0]), float(mean_n[1])),
+            "mean_ratio_raw_ci": (float(mean_r[0]), float(mean_r[1]))}
