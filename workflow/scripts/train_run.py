@@ -52,10 +52,12 @@ else:
     extra["horizon"] = {"kappa": fit.kappa, "gamma": fit.gamma,
                         "optimal_compute": horizon_compute(fit, params, study["gamma_scale"]),
                         "horizon_scale": study["horizon_scale"], "gamma_scale": study["gamma_scale"]}
-# Execution settings, not in the rule's params (changing them must not retrain): the checkpoint cadence, and
-# the device count, which changes the curves only by summation order (the checkpoint fingerprint holds it).
+# Execution settings, not in the rule's params (changing them must not retrain): the checkpoint cadence, the
+# device count, which changes the curves only by summation order, and the data placement, which feeds the same
+# inputs (the checkpoint fingerprint holds both).
 cfg = snakemake.config
 policy = CheckpointPolicy(checkpoint_dir(cfg["results"], snakemake.output[0]), **cfg["checkpoint"])
 devices = resolve_devices(cfg["tasks"][w.task]["devices"])
 run_job(spec, {k: v for k, v in inputs.items() if k != "horizon"}, snakemake.output[0], extra_meta=extra,
-        checkpoint=policy, devices=devices, eval_sequences=task["data"].get("eval_sequences"))
+        checkpoint=policy, devices=devices, eval_sequences=task["data"].get("eval_sequences"),
+        data_placement=cfg["tasks"][w.task]["data_placement"])

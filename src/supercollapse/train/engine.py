@@ -15,9 +15,14 @@ uninterrupted one (bit-identical on a CPU). With `devices > 1` each seed's batch
 devices (data parallel: parameters replicated, gradients all-reduced by XLA's SPMD partitioner); the input
 stream is partitionable, so every device count sees the same inputs and only summation order differs.
 
-Device memory: the train data lives on every device in full. Token arrays are uint16 (2 bytes per token),
-so e.g. 4e9 tokens take 8 GB of each device; `train` refuses (naming the size) an array larger than half
-of a device's memory where the backend reports it. Larger corpora need a host-side streaming path.
+Data placement (`train(..., data_placement=)`): with "device" the train data lives on every device in full
+(token arrays in their narrowest dtype: 1 byte per token for a vocabulary of at most 256, else 2), and an
+array larger than half of a device's memory (where the backend reports it) is refused, naming its size.
+With "host" (token tasks) it stays in host memory: the rows of each block of updates are chosen by the same
+counter-based draws, computed on the host's CPU backend, gathered there with NumPy and put on the device as
+one (seeds, steps, batch, seq_len) block, the next block gathered and sent while the device trains on the
+current one (stream.py). The inputs are identical, so the curves are too. "auto" (the default) keeps the
+data on the device where it fits and streams it otherwise.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from ..models.mup import leaf_shapes, lr_multipliers
 from ..models.transformer import ATTENTION_IMPLEMENTATIONS, check_shape
 from ..schemas import CURVES
 from . import checkpoint as ckpt
+from . import stream
 from .eval_grid import eval_steps as make_eval_steps
 from .noise import noise_trace
 from .schedules import schedule_values
@@ -52,8 +58,9 @@ from .tasks import ADAPTERS, COMPUTE_DTYPES, KINDS
 
 log = logging.getLogger("supercollapse.train")
 
-# A train-data array larger than this fraction of a device's memory is refused (the model needs the rest).
+# Train data larger than this fraction of a device's memory is not put on the device (the model needs the rest).
 MAX_DATA_FRACTION = 0.5
+DATA_PLACEMENTS = ("auto", "device", "host")
 
 
 @dataclass(frozen=True)
@@ -141,10 +148,12 @@ class Programs(NamedTuple):
     step(t, state, lr_tree, train_data) -> state after update t (one vmapped update; the benchmark's
         per-step baseline);
     run_segment((start, stop), state, lr_tree) -> state after updates start .. stop-1, inside one jitted
-        fori_loop with traced bounds (one compilation per run), `state` donated;
+        fori_loop with traced bounds (one compilation per run), `state` donated (data on the device);
+    run_block(((start, stop), block), state, lr_tree) -> the same from a host-made block of batches
+        (leaves (seeds, steps, ...); update t takes step t - start), `state` donated;
     evaluate(params) -> (seeds,) mean `example_loss` over the task's evaluation data;
     example_loss(model, example): the task's loss of one example in the run's compute dtype;
-    train_data: the task's train data, on the device(s);
+    train_data: the task's train data on the device(s) (None with data_placement "host");
     noise(params, Adam state, lr_tree) -> (seeds,) Tr(P^-1 Sigma) (None unless spec.noise_examples > 0).
     """
 
@@ -155,14 +164,16 @@ class Programs(NamedTuple):
     example_loss: Callable
     train_data: object
     noise: Callable | None = None
+    run_block: Callable | None = None
 
 
 def _batch_sharding(mesh, leaf) -> NamedSharding:
     return NamedSharding(mesh, P("data", *([None] * (leaf.ndim - 1))))
 
 
-def build_programs(spec: RunSpec, task, schedule: np.ndarray, mesh=None) -> Programs:
-    """The run's programs for `task` (a tasks.py adapter of the spec's kind)."""
+def build_programs(spec: RunSpec, task, schedule: np.ndarray, mesh=None, data_placement: str = "device") -> Programs:
+    """The run's programs for `task` (a tasks.py adapter of the spec's kind); with `data_placement` "host"
+    the train data is not put on the device and batches come in blocks (`run_block`)."""
     adam = optax.scale_by_adam(b1=spec.b1, b2=spec.b2, eps=spec.eps)
     sched = jnp.asarray(schedule, dtype=jnp.float32)
     example_loss = functools.partial(task.example_loss, compute_dtype=COMPUTE_DTYPES[spec.compute_dtype])
@@ -175,8 +186,7 @@ def build_programs(spec: RunSpec, task, schedule: np.ndarray, mesh=None) -> Prog
         params = eqx.filter(model, eqx.is_array)
         return params, adam.init(params), jax.random.fold_in(seed_key, 1)
 
-    def update_one(t, params, opt_state, data_key, lr_tree, train_data):
-        batch = task.batch(train_data, jax.random.fold_in(data_key, t), spec.batch_size)
+    def update_one(t, params, opt_state, batch, lr_tree):
         if mesh is not None:
             batch = jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, _batch_sharding(mesh, a)), batch)
         loss, grads = eqx.filter_value_and_grad(batch_loss)(params, batch)
@@ -185,21 +195,39 @@ def build_programs(spec: RunSpec, task, schedule: np.ndarray, mesh=None) -> Prog
         params = jax.tree.map(lambda p, u, m: p - scale * m * u, params, updates, lr_tree)
         return params, opt_state, loss
 
-    def step(t, carry, lr_tree, train_data):
+    def update_all(t, carry, lr_tree, batches):
         params, opt_state, keys, _ = carry
-        params, opt_state, loss = jax.vmap(update_one, in_axes=(None, 0, 0, 0, None, None))(
-            t, params, opt_state, keys, lr_tree, train_data)
+        params, opt_state, loss = jax.vmap(update_one, in_axes=(None, 0, 0, 0, None))(
+            t, params, opt_state, batches, lr_tree)
         return params, opt_state, keys, loss
 
-    # The first argument (bounds and train data) is not donated: the data is reused by every segment.
+    def step(t, carry, lr_tree, train_data):
+        batches = jax.vmap(lambda key: task.batch(train_data, jax.random.fold_in(key, t), spec.batch_size))(carry[2])
+        return update_all(t, carry, lr_tree, batches)
+
+    # The first argument (bounds and train data, or bounds and block) is not donated: the train data is
+    # reused by every segment, and a block is the stream's to free.
     @eqx.filter_jit(donate="all-except-first")
     def segment(bounds_and_data, state, lr_tree):
         (start, stop), train_data = bounds_and_data
         return jax.lax.fori_loop(start, stop, lambda t, carry: step(t, carry, lr_tree, train_data), state)
 
+    @eqx.filter_jit(donate="all-except-first")
+    def segment_block(bounds_and_block, state, lr_tree):
+        (start, stop), block = bounds_and_block
+
+        def body(t, carry):
+            batches = jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, t - start, axis=1, keepdims=False),
+                                   block)
+            return update_all(t, carry, lr_tree, batches)
+
+        return jax.lax.fori_loop(start, stop, body, state)
+
     replicate = (lambda tree: jax.device_put(tree)) if mesh is None else (
         lambda tree: jax.device_put(tree, NamedSharding(mesh, P())))
-    train_data = replicate(task.train_data)
+    if data_placement not in ("device", "host"):
+        raise ValueError(f"build_programs: data_placement must be 'device' or 'host', got {data_placement!r}")
+    train_data = replicate(task.train_data) if data_placement == "device" else None
 
     # Evaluation in chunks of at most one batch (its memory is known to fit): full chunks under a scan,
     # the remainder after it; each chunk split over the mesh when it divides evenly.
@@ -246,7 +274,7 @@ def build_programs(spec: RunSpec, task, schedule: np.ndarray, mesh=None) -> Prog
         init=jax.jit(jax.vmap(init_one)), step=step,
         run_segment=lambda bounds, state, lr_tree: segment((bounds, train_data), state, lr_tree),
         evaluate=lambda params: evaluate_all(params, main, rest), example_loss=example_loss, train_data=train_data,
-        noise=noise)
+        noise=noise, run_block=segment_block)
 
 
 def initial_state(spec: RunSpec, init, seeds: tuple[int, ...]):
@@ -277,29 +305,46 @@ def data_mesh(devices: int, batch_size: int):
                          axis_types=(jax.sharding.AxisType.Auto,))
 
 
-def _fingerprint(spec: RunSpec, task, devices: int, extra_meta: dict | None) -> str:
+def _fingerprint(spec: RunSpec, task, devices: int, extra_meta: dict | None, placement: str = "device") -> str:
     """Identity of a run for its checkpoints: spec, code hash, data, device setup and JAX version."""
     digest = hashlib.sha256(json.dumps(
         {"spec": dataclasses.asdict(spec), "code_hash": (extra_meta or {}).get("code_hash"), "devices": devices,
-         "platform": jax.default_backend(), "jax": jax.__version__}, sort_keys=True).encode())
+         "platform": jax.default_backend(), "jax": jax.__version__,
+         **({"data_placement": placement} if placement != "device" else {})}, sort_keys=True).encode())
     for array in task.fingerprint_arrays():
         digest.update(np.ascontiguousarray(array).data)  # no copy for a contiguous array
     return digest.hexdigest()[:16]
 
 
-def check_device_memory(train_data, fraction: float = MAX_DATA_FRACTION) -> None:
-    """Refuse train data that would take more than `fraction` of a device's memory (where reported)."""
-    nbytes = sum(np.asarray(a).nbytes for a in jax.tree.leaves(train_data))
-    stats = jax.local_devices()[0].memory_stats() or {}
-    limit = stats.get("bytes_limit")
-    if limit and nbytes > fraction * limit:
+def choose_placement(placement: str, task, fraction: float = MAX_DATA_FRACTION, limit: int | None = None) -> str:
+    """Where the train data lives: "device" or "host" (DATA_PLACEMENTS; "auto": the device where the data
+    fits in `fraction` of its memory, else the host for a task that can stream). `limit`: the device's bytes
+    (default: as its backend reports, None where it does not, e.g. a CPU)."""
+    if placement not in DATA_PLACEMENTS:
+        raise ValueError(f"data_placement must be one of {DATA_PLACEMENTS}, got {placement!r}")
+    nbytes = sum(np.asarray(a).nbytes for a in jax.tree.leaves(task.train_data))
+    if limit is None:
+        limit = (jax.local_devices()[0].memory_stats() or {}).get("bytes_limit")
+    fits = not limit or nbytes <= fraction * limit
+    streams = hasattr(task, "rows")
+    if placement == "auto":
+        placement = "device" if fits or not streams else "host"
+        if placement == "host":
+            log.info("the train data takes %.2f GB, more than %.0f%% of the device's %.2f GB: streaming it from "
+                     "host memory", nbytes / 1e9, 100 * fraction, limit / 1e9)
+    if placement == "host" and not streams:
+        raise ValueError(f"data_placement 'host' needs a task whose batches are rows of its train data (a "
+                         f"transformer task); a {task.kind} task draws its batches on the device")
+    if placement == "device" and not fits:
         raise ValueError(f"the train data takes {nbytes / 1e9:.2f} GB, more than {fraction:.0%} of the device's "
-                         f"{limit / 1e9:.2f} GB; it is kept on the device in full (use fewer train sequences or "
-                         "a device with more memory)")
+                         f"{limit / 1e9:.2f} GB, and data_placement 'device' keeps it there in full (use 'host' or "
+                         "'auto' to stream it from host memory)")
+    return placement
 
 
 def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict | None = None,
-          checkpoint: ckpt.CheckpointPolicy | None = None, devices: int = 1) -> tuple[pa.Table, dict]:
+          checkpoint: ckpt.CheckpointPolicy | None = None, devices: int = 1, data_placement: str = "auto",
+          block_bytes: int = stream.BLOCK_BYTES) -> tuple[pa.Table, dict]:
     """Train every seed of `spec` on `task` (a tasks.py adapter of the spec's kind); return the curves
     (schema CURVES) and the run's metadata.
 
@@ -307,18 +352,20 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
     table's schema metadata under the key `supercollapse.run`. With `checkpoint`, the state is saved at
     evaluation points and a matching checkpoint found at the start is resumed from; the caller removes it
     (`checkpoint.clear`) once the curves are safely written. `devices` local devices share each batch.
+    `data_placement`: where the train data lives (DATA_PLACEMENTS, `choose_placement`); streamed from the
+    host, batches go to the device in blocks of about `block_bytes` (stream.py).
     """
     if spec.seed_batching not in ("vmap", "sequential"):
         raise ValueError(f"seed_batching must be 'vmap' or 'sequential', got {spec.seed_batching!r}")
     if not isinstance(task, ADAPTERS[spec.kind]):
         raise TypeError(f"a {spec.kind} run needs a {ADAPTERS[spec.kind].__name__}, got {type(task).__name__}")
     task.check(spec)
-    check_device_memory(task.train_data)
+    placement = choose_placement(data_placement, task)
     groups = [spec.seeds] if spec.seed_batching == "vmap" else [(s,) for s in spec.seeds]
     steps_eval = make_eval_steps(spec.steps, spec.n_evals)
     schedule = schedule_values(spec.schedule, spec.steps, spec.warmup_steps, spec.decay_frac)
     mesh = data_mesh(devices, spec.batch_size)
-    programs = build_programs(spec, task, schedule, mesh)
+    programs = build_programs(spec, task, schedule, mesh, placement)
     init, run_segment, evaluate = programs.init, programs.run_segment, programs.evaluate
     # Parameters and optimizer state live replicated on every device of the mesh.
     place = (lambda tree: tree) if mesh is None else (
@@ -333,7 +380,8 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
     noise = np.full_like(eval_loss, np.nan)  # Tr(P^-1 Sigma), NaN where not measured
     done_updates, total_updates = 0, spec.steps * len(groups)
     compile_s = None
-    fingerprint = _fingerprint(spec, task, devices, extra_meta)
+    # The placement is part of a run's identity: its program differs, so its rounding may (not on a CPU).
+    fingerprint = _fingerprint(spec, task, devices, extra_meta, placement)
     resume = ckpt.load(checkpoint, fingerprint) if checkpoint is not None else None
     # Position of the last evaluation whose results are in eval_loss/train_loss: (group, eval index).
     resume_at, elapsed_before, resumed_from = (0, -1), 0.0, None
@@ -368,12 +416,20 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
             state = jax.tree.unflatten(treedef, [jnp.asarray(a) for a in saved])
             first = resume_at[1] + 1
         state = place(state)
+        if placement == "host":
+            row_bytes = task.train_data.itemsize * task.train_data.shape[1]
+            feed = stream.HostStream(spec, task, np.asarray(state[2]), programs.run_block,
+                                     stream.block_steps(spec, len(group), row_bytes, block_bytes), mesh)
+            segment = feed.run
+        else:
+            def segment(start, stop, state, lr_tree):
+                return run_segment((jnp.int32(start), jnp.int32(stop)), state, lr_tree)
         prev = int(steps_eval[first - 1]) if first > 0 else 0
         for j in range(first, len(steps_eval)):
             step = int(steps_eval[j])
             if step > prev:
                 t0 = time.perf_counter()
-                state = run_segment((jnp.int32(prev), jnp.int32(step)), state, lr_tree)
+                state = segment(prev, step, state, lr_tree)
                 if compile_s is None:
                     jax.block_until_ready(state)
                     compile_s = time.perf_counter() - t0
@@ -447,6 +503,7 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
         "tokens_per_s": spec.steps * spec.batch_size * spec.tokens_per_example * len(spec.seeds) / wall_s,
         "device": str(jax.devices()[0].device_kind),
         "devices": devices,
+        "data_placement": placement,
         "resumed_from": resumed_from,
         "platform": jax.default_backend(),
         "jax_version": jax.__version__,

@@ -118,7 +118,7 @@ def load_task(spec: RunSpec, inputs: dict, eval_sequences: int | None = None):
 
 def run_job(spec: RunSpec, inputs: dict, out_path, extra_meta: dict | None = None,
             checkpoint: ckpt.CheckpointPolicy | None = None, devices: int = 1,
-            eval_sequences: int | None = None) -> dict:
+            eval_sequences: int | None = None, data_placement: str = "auto") -> dict:
     """Train one job and write its curves; with `checkpoint`, resume from it and remove it once written.
 
     `inputs`: the job's named input files (INPUTS[spec.kind])."""
@@ -126,12 +126,13 @@ def run_job(spec: RunSpec, inputs: dict, out_path, extra_meta: dict | None = Non
     log.info("training %s/%s width %d (%d params): %d steps x batch %d (%d tokens each), seeds %s, schedule %s",
              spec.task, spec.study, spec.width, spec.params, spec.steps, spec.batch_size, spec.tokens_per_example,
              list(spec.seeds), spec.schedule)
-    table, meta = train(spec, task, extra_meta=extra_meta, checkpoint=checkpoint, devices=devices)
+    table, meta = train(spec, task, extra_meta=extra_meta, checkpoint=checkpoint, devices=devices,
+                        data_placement=data_placement)
     write_table(out_path, table)
     if checkpoint is not None:
         ckpt.clear(checkpoint)
-    log.info("done in %.1fs (compile %.1fs), %.0f samples/s, %.0f tokens/s", meta["wall_time_s"],
-             meta["compile_time_s"] or 0, meta["samples_per_s"], meta["tokens_per_s"])
+    log.info("done in %.1fs (compile %.1fs), %.0f samples/s, %.0f tokens/s, train data on the %s", meta["wall_time_s"],
+             meta["compile_time_s"] or 0, meta["samples_per_s"], meta["tokens_per_s"], meta["data_placement"])
     return meta
 
 

@@ -6,6 +6,8 @@ The engine (engine.py) is task-agnostic: it asks an adapter for
   compiled program as an argument (never baked in as a constant);
 - `batch(train_data, key, batch_size)`: the minibatch of one update, a pure function of the counter-based
   key fold_in(seed's data key, t), so a resumed or multi-device run sees exactly the same examples;
+- optionally `rows(key, batch_size, n_rows)`: the row indices `batch` takes from the train array, for tasks
+  whose batches are rows of it; such a task can be streamed from host memory (engine data_placement);
 - `example_loss(model, example)`: the loss of ONE example (no batch axis). The training loss is its mean
   over the batch (jax.vmap), so per-example gradients are jax.vmap(jax.grad(example_loss));
 - `eval_data`: a pytree of arrays with a leading example axis; the evaluation loss is the mean of
@@ -89,8 +91,9 @@ class FourierTask:
 class TokenTask:
     """Next-token prediction on a tokenized corpus (token contract, CONTRACT.md).
 
-    `train_tokens` (N, seq_len) and `eval_tokens` (M, seq_len) uint16 arrays, one sequence per row; a row r
-    gives inputs r[:-1] and targets r[1:]. With `mask_zero_targets`, targets equal to 0 are left out of the
+    `train_tokens` (N, seq_len) and `eval_tokens` (M, seq_len) integer arrays, one sequence per row; a row r
+    gives inputs r[:-1] and targets r[1:]. They are kept as uint8 when every id is below 256 (half the memory
+    of uint16 on the device and in a streamed block), else uint16. With `mask_zero_targets`, targets equal to 0 are left out of the
     loss (the CIFAR-5M option). Training rows are drawn uniformly with replacement: row indices of update t
     are a pure function of (seed, t), so resume and multi-device runs stay exact with the whole train array
     on the device.
@@ -116,6 +119,14 @@ class TokenTask:
         if self.train_tokens.shape[1] != self.eval_tokens.shape[1]:
             raise ValueError(f"train and eval sequences differ in length: {self.train_tokens.shape[1]} vs "
                              f"{self.eval_tokens.shape[1]}")
+        lo = min(int(self.train_tokens.min()), int(self.eval_tokens.min()))
+        hi = max(int(self.train_tokens.max()), int(self.eval_tokens.max()))
+        if lo < 0 or hi > np.iinfo(np.uint16).max:
+            raise ValueError(f"token ids must lie in [0, 65535], got [{lo}, {hi}]")
+        dtype = np.uint8 if hi < 256 else np.uint16
+        for name in ("train_tokens", "eval_tokens"):  # frozen dataclass: the narrowed arrays replace the fields
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=dtype))
+        object.__setattr__(self, "max_id", hi)
 
     @property
     def train_data(self):
@@ -129,9 +140,8 @@ class TokenTask:
         seq_len = self.train_tokens.shape[1]
         if spec.seq_len != seq_len:
             raise ValueError(f"run seq_len {spec.seq_len} does not match the token arrays' {seq_len}")
-        top = max(int(self.train_tokens.max()), int(self.eval_tokens.max()))
-        if top >= spec.vocab_size:
-            raise ValueError(f"token id {top} found, outside the vocabulary of size {spec.vocab_size}")
+        if self.max_id >= spec.vocab_size:
+            raise ValueError(f"token id {self.max_id} found, outside the vocabulary of size {spec.vocab_size}")
         if spec.mask_zero_targets != self.mask_zero_targets:
             raise ValueError(f"run mask_zero_targets {spec.mask_zero_targets} does not match the task's "
                              f"{self.mask_zero_targets}")
@@ -151,9 +161,12 @@ class TokenTask:
         return spec.seq_len - 1
 
     @staticmethod
-    def batch(train_data, key: jax.Array, batch_size: int):
-        rows_B = jax.random.randint(key, (batch_size,), 0, train_data.shape[0])
-        return train_data[rows_B]
+    def rows(key: jax.Array, batch_size: int, n_rows: int) -> jax.Array:
+        return jax.random.randint(key, (batch_size,), 0, n_rows)
+
+    @classmethod
+    def batch(cls, train_data, key: jax.Array, batch_size: int):
+        return train_data[cls.rows(key, batch_size, train_data.shape[0])]
 
     def example_loss(self, model, row_S, compute_dtype=jnp.float32) -> jax.Array:
         row_S = row_S.astype(jnp.int32)
