@@ -1,13 +1,16 @@
 """Throughput of the transformer training engine: step time, tokens/s, compile time, peak memory and MFU.
 
 Times the engine's program (updates inside one jitted fori_loop, buffers donated, token rows gathered on the
-device from a random uniform corpus) for every (width, seeds, precision). MFU = model FLOP/s / the peak
+device from a random uniform corpus) for every (width, seeds, precision); with `--data-placement host` the
+rows are gathered in host memory and streamed to the device in blocks instead (train/stream.py), as a job
+with `data_placement: host` trains. MFU = model FLOP/s / the peak
 FLOP/s of an n x n matmul in the case's dtype measured in the same process; model FLOPs = 6 * params *
 tokens (the paper's accounting: attention excluded), tokens = batch * (seq_len - 1) per seed and step.
 
   python benchmarks/bench_transformer.py --threads 1                    # CPU-sized shapes
   python benchmarks/bench_transformer.py --paper cifar5m --precision bfloat16 --attention cudnn
   python benchmarks/bench_transformer.py --paper chess --seeds 1 5
+  python benchmarks/bench_transformer.py --paper chess --data-placement device host
 
 Results: a Markdown table on stdout and benchmarks/results/transformer.parquet (one row per case).
 """
@@ -32,7 +35,8 @@ SHAPES = {
     "cifar5m": {"widths": [768, 1024, 2048], "seq_len": 1024, "batch": 64, "vocab": 256, "head_dim": 64},
     "chess": {"widths": [768, 1024, 2048], "seq_len": 128, "batch": 512, "vocab": 53, "head_dim": 64},
 }
-COLUMNS = [("width", ""), ("seeds", ""), ("precision", ""), ("attention", ""), ("seq_len", ""), ("batch", ""),
+COLUMNS = [("width", ""), ("seeds", ""), ("precision", ""), ("attention", ""), ("placement", ""), ("seq_len", ""),
+           ("batch", ""),
            ("step_ms", ".2f"), ("tokens_per_s", ",.0f"), ("compile_s", ".2f"), ("peak_mem_mib", ".0f"),
            ("model_tflops", ".4f"), ("peak_tflops", ".3f"), ("mfu", ".2%")]
 
@@ -50,6 +54,7 @@ def measure(case: dict) -> list[dict]:
     import jax.numpy as jnp
     import numpy as np
 
+    from supercollapse.train import stream
     from supercollapse.train.engine import RunSpec, build_programs, initial_state
     from supercollapse.train.schedules import schedule_values
     from supercollapse.train.tasks import TokenTask
@@ -64,15 +69,23 @@ def measure(case: dict) -> list[dict]:
     rows = max(4 * case["batch"], 256)
     task = TokenTask(rng.integers(0, case["vocab"], (rows, case["seq_len"])).astype(np.uint16),
                      rng.integers(0, case["vocab"], (8, case["seq_len"])).astype(np.uint16))
-    programs = build_programs(spec, task, schedule_values("const", total), None)
+    placement = case.get("placement", "device")
+    programs = build_programs(spec, task, schedule_values("const", total), None, placement)
     state, lr_tree = initial_state(spec, programs.init, spec.seeds)
     state = jax.block_until_ready(state)
     position = 0
+    if placement == "host":
+        row_bytes = task.train_data.itemsize * spec.seq_len
+        feed = stream.HostStream(spec, task, np.asarray(state[2]), programs.run_block,
+                                 stream.block_steps(spec, len(spec.seeds), row_bytes), None)
 
     def run(steps):
         nonlocal state, position
-        state = jax.block_until_ready(programs.run_segment(
-            (jnp.int32(position), jnp.int32(position + steps)), state, lr_tree))
+        if placement == "host":
+            state = jax.block_until_ready(feed.run(position, position + steps, state, lr_tree))
+        else:
+            state = jax.block_until_ready(programs.run_segment(
+                (jnp.int32(position), jnp.int32(position + steps)), state, lr_tree))
         position += steps
 
     t0 = time.perf_counter()
@@ -111,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1], help="vmapped seeds per program")
     parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
     parser.add_argument("--attention", default="xla", choices=["xla", "cudnn", "chunked"])
+    parser.add_argument("--data-placement", nargs="+", default=["device"], choices=["device", "host"],
+                        help="train rows gathered on the device, or in host memory and streamed in blocks")
     parser.add_argument("--steps", type=int, default=200, help="most updates per timed segment")
     parser.add_argument("--segment-s", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
@@ -127,8 +142,9 @@ def main(argv: list[str] | None = None) -> None:
               "depth": args.depth, "seq_len": args.seq_len or shape["seq_len"], "batch": args.batch or shape["batch"],
               "vocab": shape["vocab"], "head_dim": args.head_dim or shape["head_dim"], "steps": args.steps,
               "segment_s": args.segment_s, "repeats": args.repeats, "matmul_n": args.matmul_n or None,
-              "threads": args.threads}
-             for w in (args.widths or shape["widths"]) for s in args.seeds for p in args.precision]
+              "threads": args.threads, "placement": placement}
+             for w in (args.widths or shape["widths"]) for s in args.seeds for p in args.precision
+             for placement in args.data_placement]
     rows = benchlib.run_cases(Path(__file__), cases)
     benchlib.report(rows, args.out, "transformer engine", args.threads, COLUMNS)
 

@@ -34,6 +34,22 @@ def test_mlp_benchmark_writes_rows_and_a_table(tmp_path):
     assert "| engine | 8 | 2 | float32 |" in proc.stdout
 
 
+@pytest.mark.slow
+def test_transformer_benchmark_times_both_data_placements(tmp_path):
+    out = tmp_path / "transformer.parquet"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_transformer.py"), "--widths", "16", "--batch", "4",
+         "--seq-len", "16", "--depth", "1", "--head-dim", "8", "--steps", "6", "--segment-s", "0.02", "--repeats", "2",
+         "--matmul-n", "64", "--threads", "1", "--data-placement", "device", "host", "--out", str(out)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = {r["placement"]: r for r in pq.read_table(out).to_pylist()}
+    assert sorted(rows) == ["device", "host"]
+    for r in rows.values():
+        assert r["tokens_per_s"] == pytest.approx(4 * 15 / (r["step_ms"] / 1e3)) and r["compile_s"] > 0
+    assert "| 16 | 1 | float32 | xla | host |" in proc.stdout
+
+
 def _gpu_targets():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:

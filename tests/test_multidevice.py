@@ -79,15 +79,17 @@ TOKEN_DRIVER = textwrap.dedent("""
     rng = np.random.default_rng(0)
     task = TokenTask(rng.integers(0, 11, (256, 17)).astype(np.uint16), rng.integers(0, 11, (40, 17)).astype(np.uint16))
     out = {}
-    for name, devices in (("one", 1), ("two", 2)):
+    # "two_host": the train data streamed from host memory in blocks of 3 updates, each split over the devices.
+    for name, devices, placement in (("one", 1, "device"), ("two", 2, "device"), ("two_host", 2, "host")):
         spec = RunSpec(task="chess", study="test", width=16, depth=2, steps=40, batch_size=16, seeds=(0, 1),
                        kind="transformer", vocab_size=11, seq_len=17, head_dim=8, base_width=16, warmup_steps=4,
                        lr=0.01, embed_lr_mult=10.0, n_evals=8)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            table, meta = train(spec, task, devices=devices)
+            table, meta = train(spec, task, devices=devices, data_placement=placement, block_bytes=3 * 2 * 16 * 17)
         out[name] = {"eval_loss": table.column("eval_loss").to_pylist(),
-                     "train_loss": table.column("train_loss").to_pylist(), "devices": meta["devices"]}
+                     "train_loss": table.column("train_loss").to_pylist(), "devices": meta["devices"],
+                     "data_placement": meta["data_placement"]}
     print(json.dumps(out))
 """)
 
@@ -97,10 +99,15 @@ def test_token_task_on_two_host_devices_matches_one_device():
     # The train token array is replicated; each device gathers its half of the batch's rows. 40 eval rows
     # with batch 16: two full chunks split over the devices and a remainder of 8 evaluated replicated.
     out = _run_on_two_host_devices(TOKEN_DRIVER)
-    assert out["one"]["devices"] == 1 and out["two"]["devices"] == 2
+    assert out["one"]["devices"] == 1 and out["two"]["devices"] == out["two_host"]["devices"] == 2
+    assert out["two_host"]["data_placement"] == "host"
     for column in ("eval_loss", "train_loss"):
-        np.testing.assert_allclose(np.array(out["two"][column], dtype=float), np.array(out["one"][column], dtype=float),
-                                   rtol=2e-5, equal_nan=True, err_msg=column)
+        for name in ("two", "two_host"):
+            np.testing.assert_allclose(np.array(out[name][column], dtype=float),
+                                       np.array(out["one"][column], dtype=float), rtol=2e-5, equal_nan=True,
+                                       err_msg=f"{name} {column}")
+    # Streamed blocks sharded over the batch axis: the same inputs as the device path, the same numbers.
+    assert out["two_host"]["eval_loss"] == out["two"]["eval_loss"]
 
 
 def test_device_count_is_checked():

@@ -336,9 +336,10 @@ def choose_placement(placement: str, task, fraction: float = MAX_DATA_FRACTION, 
         raise ValueError(f"data_placement 'host' needs a task whose batches are rows of its train data (a "
                          f"transformer task); a {task.kind} task draws its batches on the device")
     if placement == "device" and not fits:
+        hint = ("data_placement 'host' or 'auto' streams it from host memory" if streams else
+                f"a {task.kind} task draws its batches on the device and cannot be streamed")
         raise ValueError(f"the train data takes {nbytes / 1e9:.2f} GB, more than {fraction:.0%} of the device's "
-                         f"{limit / 1e9:.2f} GB, and data_placement 'device' keeps it there in full (use 'host' or "
-                         "'auto' to stream it from host memory)")
+                         f"{limit / 1e9:.2f} GB, and it would be kept on the device in full ({hint})")
     return placement
 
 
