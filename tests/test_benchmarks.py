@@ -105,7 +105,8 @@ def test_gpu_targets_check_each_number_against_its_threshold():
 
 @pytest.mark.slow
 def test_gpu_targets_runs_a_part_and_records_a_failing_case(tmp_path):
-    """On a CPU at a tiny shape: the float32 case runs, the cuDNN one fails and is kept as a row with its error."""
+    """On a CPU at a tiny shape: the float32 cases run (rows on the device and streamed), the cuDNN one fails and is
+    kept as a row with its error."""
     tiny = ("--widths 16 --batch 4 --seq-len 16 --depth 1 --head-dim 8 --steps 3 --segment-s 0.02 --repeats 1 "
             "--matmul-n 64 --threads 1")
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_targets.py"), "--part", "chess",
@@ -113,9 +114,10 @@ def test_gpu_targets_runs_a_part_and_records_a_failing_case(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     rows = pq.read_table(tmp_path / "chess.parquet").to_pylist()
-    assert len(rows) == 2
-    ok = next(r for r in rows if r.get("error") is None)
-    assert ok["precision"] == "float32" and ok["width"] == 16 and ok["tokens_per_s"] > 0
+    assert len(rows) == 3
+    ok = [r for r in rows if r.get("error") is None]
+    assert sorted(r["placement"] for r in ok) == ["device", "host"]
+    assert all(r["precision"] == "float32" and r["width"] == 16 and r["tokens_per_s"] > 0 for r in ok)
     bad = next(r for r in rows if r.get("error"))
     assert "bfloat16" in bad["case_args"] and "cudnn" in bad["case_args"]
     targets = pq.read_table(tmp_path / "targets.parquet").to_pylist()

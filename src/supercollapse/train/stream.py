@@ -32,7 +32,10 @@ class HostStream:
     def __init__(self, spec, task, data_keys, run_block, steps: int, mesh=None):
         self.tokens = np.asarray(task.train_data)
         self.steps, self.run_block, self.total = steps, run_block, spec.steps
-        cpu = jax.devices("cpu")[0]
+        try:
+            cpu = jax.devices("cpu")[0]
+        except RuntimeError:  # JAX_PLATFORMS without cpu: the draws on the device give the same rows
+            cpu = jax.local_devices()[0]
         self._cpu_keys = jax.device_put(np.asarray(data_keys), cpu)
         self._cpu = cpu
         n_rows, batch = self.tokens.shape[0], spec.batch_size
