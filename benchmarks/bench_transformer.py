@@ -75,9 +75,7 @@ def measure(case: dict) -> list[dict]:
     state = jax.block_until_ready(state)
     position = 0
     if placement == "host":
-        row_bytes = task.train_data.itemsize * spec.seq_len
-        feed = stream.HostStream(spec, task, np.asarray(state[2]), programs.run_block,
-                                 stream.block_steps(spec, len(spec.seeds), row_bytes), None)
+        feed = stream.HostStream(spec, task, np.asarray(state[2]), programs.run_block)
 
     def run(steps):
         nonlocal state, position

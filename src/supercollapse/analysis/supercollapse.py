@@ -38,7 +38,9 @@ class CollapseStats:
         return self.delta_std / self.sigma_raw
 
 
-def _check(ell: np.ndarray) -> None:
+def _check(ell: np.ndarray, rel_raw: np.ndarray) -> None:
+    if rel_raw.shape != ell.shape:
+        raise ValueError(f"rel_raw shape {rel_raw.shape} differs from ell shape {ell.shape}")
     if ell.ndim != 3:
         raise ValueError(f"expected (widths, seeds, x) arrays, got shape {ell.shape}")
     if ell.shape[0] < 2 or ell.shape[1] < 2:
@@ -73,9 +75,7 @@ def width_anova(ell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def collapse_stats(ell: np.ndarray, rel_raw: np.ndarray) -> CollapseStats:
-    _check(ell)
-    if rel_raw.shape != ell.shape:
-        raise ValueError(f"rel_raw shape {rel_raw.shape} differs from ell shape {ell.shape}")
+    _check(ell, rel_raw)
     d_std, d_range = collapse_deviation(ell)
     f, p = width_anova(ell)
     return CollapseStats(d_std, d_range, pooled_seed_std(ell), pooled_seed_std(rel_raw), f, p)
@@ -106,9 +106,7 @@ def bootstrap_ratios(ell: np.ndarray, rel_raw: np.ndarray, n_boot: int, seed: in
     Returns per-x arrays `ratio_norm_lo/hi`, `ratio_raw_lo/hi` and the window-mean intervals
     `mean_ratio_norm_ci`, `mean_ratio_raw_ci` ((lo, hi); NaN where a ratio is undefined, e.g. zero noise).
     """
-    _check(ell)
-    if rel_raw.shape != ell.shape:
-        raise ValueError(f"rel_raw shape {rel_raw.shape} differs from ell shape {ell.shape}")
+    _check(ell, rel_raw)
     k, n, m = ell.shape
     w = np.ones(m, dtype=bool) if window is None else np.asarray(window, dtype=bool)
     if w.shape != (m,) or not w.any():
@@ -122,9 +120,9 @@ def bootstrap_ratios(ell: np.ndarray, rel_raw: np.ndarray, n_boot: int, seed: in
         rho_n, rho_r = spread / s_norm, spread / s_raw
     y = np.concatenate([ell, rel_raw], axis=2)
     means = y.mean(axis=1)
+    residuals = (y - means[:, None, :]).reshape(k * n, 2 * m) / np.sqrt(k * (n - 1))
     grand = ell.mean(axis=(0, 1))
     means[:, :m] = grand + shrink * (means[:, :m] - grand)
-    residuals = (y - y.mean(axis=1, keepdims=True)).reshape(k * n, 2 * m) / np.sqrt(k * (n - 1))
 
     rng = np.random.default_rng(seed)
     rep_n, rep_r = [], []

@@ -418,10 +418,7 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
             first = resume_at[1] + 1
         state = place(state)
         if placement == "host":
-            row_bytes = task.train_data.itemsize * task.train_data.shape[1]
-            feed = stream.HostStream(spec, task, np.asarray(state[2]), programs.run_block,
-                                     stream.block_steps(spec, len(group), row_bytes, block_bytes), mesh)
-            segment = feed.run
+            segment = stream.HostStream(spec, task, np.asarray(state[2]), programs.run_block, mesh, block_bytes).run
         else:
             def segment(start, stop, state, lr_tree):
                 return run_segment((jnp.int32(start), jnp.int32(stop)), state, lr_tree)

@@ -27,11 +27,14 @@ def block_steps(spec, n_seeds: int, row_bytes: int, budget: int = BLOCK_BYTES) -
 
 
 class HostStream:
-    """The blocks of one group of seeds; `run(start, stop, state, lr_tree)` trains updates start .. stop-1."""
+    """The blocks of one group of seeds (`data_keys`, one per seed), each of about `block_bytes` (`block_steps`);
+    `run(start, stop, state, lr_tree)` trains updates start .. stop-1 through `run_block` (engine Programs)."""
 
-    def __init__(self, spec, task, data_keys, run_block, steps: int, mesh=None):
+    def __init__(self, spec, task, data_keys, run_block, mesh=None, block_bytes: int = BLOCK_BYTES):
         self.tokens = np.asarray(task.train_data)
-        self.steps, self.run_block, self.total = steps, run_block, spec.steps
+        row_bytes = self.tokens.itemsize * self.tokens.shape[1]
+        self.steps = block_steps(spec, len(data_keys), row_bytes, block_bytes)
+        self.run_block, self.total = run_block, spec.steps
         try:
             cpu = jax.devices("cpu")[0]
         except RuntimeError:  # JAX_PLATFORMS without cpu: the draws on the device give the same rows

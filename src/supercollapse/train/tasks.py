@@ -93,10 +93,10 @@ class TokenTask:
 
     `train_tokens` (N, seq_len) and `eval_tokens` (M, seq_len) integer arrays, one sequence per row; a row r
     gives inputs r[:-1] and targets r[1:]. They are kept as uint8 when every id is below 256 (half the memory
-    of uint16 on the device and in a streamed block), else uint16. With `mask_zero_targets`, targets equal to 0 are left out of the
-    loss (the CIFAR-5M option). Training rows are drawn uniformly with replacement: row indices of update t
-    are a pure function of (seed, t), so resume and multi-device runs stay exact with the whole train array
-    on the device.
+    of uint16 on the device and in a streamed block), else uint16. With `mask_zero_targets`, targets equal to
+    0 are left out of the loss (the CIFAR-5M option). Training rows are drawn uniformly with replacement: row
+    indices of update t are a pure function of (seed, t) (`rows`), so resume, multi-device and host-streamed
+    runs see exactly the same rows.
 
     The loss of one sequence is the mean cross-entropy (nats) over its predicted positions (its unmasked
     ones with `mask_zero_targets`); batch and evaluation losses are means over sequences. Without masking
