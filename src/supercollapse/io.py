@@ -1,35 +1,62 @@
 """Artifact I/O at the edges: every write goes to a temporary name in the same folder, then is renamed.
 
-A killed job therefore never leaves a file that looks complete.
+A killed job therefore never leaves a file that looks complete. `atomic_path` is the one mechanism for
+that (JSON, Parquet, figures, checkpoints, token files all go through it); `sha256_file` is the one file
+hash (manifests and data-stage digests).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
-def _tmp_path(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(name)
+HASH_BLOCK = 1 << 22
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A new temporary path beside `path` (hidden: `.<name>.<random>.tmp`) to write to; renamed onto `path`
+    when the block exits without error, removed otherwise. Parent folders are created.
+
+    The temporary file exists (empty) on entry, with the permissions an ordinary new file gets (umask).
+    """
     path = Path(path)
-    tmp = _tmp_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -43,13 +70,8 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def write_table(path: str | os.PathLike, table: pa.Table) -> None:
-    path = Path(path)
-    tmp = _tmp_path(path)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_table(path: str | os.PathLike, schema: pa.Schema | None = None) -> pa.Table:

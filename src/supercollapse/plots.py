@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +13,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .io import read_table  # noqa: E402
+from .io import atomic_path, read_table  # noqa: E402
 from .schemas import CURVES, FRONTIER, LHAT_SENSITIVITY, NORMALIZED, STATISTICS, STUDIES, THEORY  # noqa: E402
 from .schemas import COORD_CHECK  # noqa: E402
 
@@ -24,12 +23,13 @@ def _setup(cfg: dict) -> None:
 
 
 def _save(fig, path, cfg: dict) -> None:
+    """Save atomically; the format comes from `path`'s suffix (the temporary name ends in .tmp)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=int(cfg["dpi"]), bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=int(cfg["dpi"]), bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def _curves(paths) -> pl.DataFrame:

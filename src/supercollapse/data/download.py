@@ -11,7 +11,6 @@ complete is left behind.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -23,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..io import read_json, write_json
+from ..io import read_json, sha256_file, write_json
 
 USER_AGENT = "supercollapse-download/0.1 (+python-urllib)"
 BLOCK = 1 << 20
@@ -36,14 +35,6 @@ class DownloadError(RuntimeError):
 def manifest_path(dest: str | os.PathLike) -> Path:
     dest = Path(dest)
     return dest.with_name(dest.name + ".manifest.json")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verified_manifest(dest: str | os.PathLike, sha256: str | None = None, size: int | None = None) -> dict | None:

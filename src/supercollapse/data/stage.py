@@ -7,21 +7,14 @@ Training draws fresh inputs each step on the device; only evaluation uses this f
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 
-from ..io import read_table, write_json, write_table
+from ..io import read_table, sha256_file, write_json, write_table
 from .fourier import FourierTarget, make_target, sample_inputs
 
 TARGET = pa.schema([("freq", pa.list_(pa.int64())), ("weight", pa.float64()), ("phase", pa.float64())])
 EVAL = pa.schema([("x", pa.list_(pa.float32())), ("y", pa.float64())])
-
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def make_fourier_task(data_cfg: dict, target_path, eval_path, meta_path) -> None:
@@ -43,7 +36,7 @@ def make_fourier_task(data_cfg: dict, target_path, eval_path, meta_path) -> None
         "eval_size": int(x.shape[0]),
         "eval_target_variance": float(y.var()),
         "zero_predictor_loss": float(0.5 * np.mean(y**2)),
-        "sha256": {"target.parquet": _file_sha256(target_path), "eval.parquet": _file_sha256(eval_path)},
+        "sha256": {"target.parquet": sha256_file(target_path), "eval.parquet": sha256_file(eval_path)},
     })
 
 

@@ -14,7 +14,6 @@ image per row (seq_len 1024).
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import sys
@@ -23,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import read_json, write_json
+from ..io import sha256_file, write_json
 from . import chess as chess_tok
+from .download import verified_manifest
 from .tokens import RowCutter, TokenWriter
 
 SOURCES = ("offline_chess", "lichess", "cifar5m")
@@ -60,17 +60,8 @@ class _Star:
 
 def file_sha256(path: str | os.PathLike) -> str:
     """The sha256 of a file, taken from the download manifest beside it when that matches the file."""
-    path = Path(path)
-    manifest = path.with_name(path.name + ".manifest.json")
-    if manifest.exists():
-        m = read_json(manifest)
-        if m.get("size") == path.stat().st_size and m.get("sha256"):
-            return m["sha256"]
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    m = verified_manifest(path)
+    return m["sha256"] if m and m.get("sha256") else sha256_file(path)
 
 
 # ---- offline chess -------------------------------------------------------------------------------------------

@@ -7,13 +7,14 @@ a fixed_size_list column as one flat buffer, which numpy views directly.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io import write_table
+from ..io import atomic_path, write_table
 from ..schemas import TOKENS, TOKENS_COLUMN
 
 
@@ -94,14 +95,11 @@ class RowCutter:
 
 class TokenWriter:
     """Streams (n, seq_len) row blocks into one TOKENS Parquet file, one row group per block of
-    `row_group_rows`; the file appears under its name only when `close()` succeeds (atomic)."""
+    `row_group_rows`. Use as a context manager: the file appears under its name only when the block exits
+    without error (atomic); otherwise the temporary file is removed."""
 
     def __init__(self, path: str | os.PathLike, seq_len: int, row_group_rows: int = 1 << 16):
-        from ..io import _tmp_path
-
         self.path, self.seq_len, self.row_group_rows = Path(path), int(seq_len), int(row_group_rows)
-        self._tmp = _tmp_path(self.path)
-        self._writer = pq.ParquetWriter(self._tmp, TOKENS(self.seq_len))
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
         self.rows = 0
@@ -122,20 +120,17 @@ class TokenWriter:
             self._writer.write_table(tokens_table(np.concatenate(self._pending)), row_group_size=self.row_group_rows)
             self._pending, self._pending_rows = [], 0
 
-    def close(self) -> None:
-        try:
-            self._flush()
-            self._writer.close()
-            os.replace(self._tmp, self.path)
-        finally:
-            self._tmp.unlink(missing_ok=True)
-
-    def abort(self) -> None:
-        self._writer.close()
-        self._tmp.unlink(missing_ok=True)
-
     def __enter__(self) -> "TokenWriter":
+        with ExitStack() as stack:
+            tmp = stack.enter_context(atomic_path(self.path))
+            self._writer = stack.enter_context(pq.ParquetWriter(tmp, TOKENS(self.seq_len)))
+            self._open = stack.pop_all()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close() if exc_type is None else self.abort()
+        # Unwinding `_open` closes the Parquet writer, then renames the file into place, or on error removes it.
+        if exc_type is not None:
+            self._open.__exit__(exc_type, exc, tb)
+            return
+        with self._open:
+            self._flush()

@@ -14,12 +14,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..io import atomic_path
 
 log = logging.getLogger("supercollapse.train")
 
@@ -66,17 +67,10 @@ def checkpoint_dir(results: str | os.PathLike, output: str | os.PathLike) -> Pat
 
 def save(policy: CheckpointPolicy, header: dict, arrays: dict[str, np.ndarray]) -> None:
     """Write the checkpoint atomically (temporary file in the same folder, then rename)."""
-    path = policy.path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, __header__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(name, path)
-    finally:
-        Path(name).unlink(missing_ok=True)
+    with atomic_path(policy.path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, __header__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load(policy: CheckpointPolicy, fingerprint: str) -> tuple[dict, dict[str, np.ndarray]] | None:
