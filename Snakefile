@@ -1,5 +1,7 @@
 # supercollapse: scaling collapse of compute-optimal loss curves, end to end.
 # Quick start: `make run` (creates .venv), or inside the environment `snakemake --cores all`.
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -9,6 +11,10 @@ configfile: "config/config.yaml"
 
 
 validate(config, schema="workflow/schemas/config.schema.yaml")
+sys.path.insert(0, f"{workflow.basedir}/src")  # the package beside this workflow
+from supercollapse.config_checks import check_config  # noqa: E402
+
+check_config(config)
 
 
 report: "workflow/report/workflow.rst"
@@ -26,8 +32,8 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
         schedule_targets(),
         coord_check_targets() if config["coord_check"]["in_default_target"] else [],
-    default_target: True

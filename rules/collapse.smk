@@ -9,15 +9,15 @@ rule fit_lhat:
         meta=f"{R}/{{task}}/data/meta.json",
     output:
         f"{R}/{{task}}/{{study}}/lhat.json",
+    log:
+        f"{R}/logs/{{task}}/{{study}}/fit_lhat.log",
+    conda:
+        ENV
     params:
         delta=config["analysis"]["huber_delta"],
         n_boot=config["analysis"]["lhat_bootstrap"],
         seed=config["analysis"]["seed"],
         code=code_hash("analysis"),
-    log:
-        f"{R}/logs/{{task}}/{{study}}/fit_lhat.log",
-    conda:
-        ENV
     script:
         "../workflow/scripts/fit_lhat.py"
 
@@ -32,13 +32,13 @@ rule collapse_stats:
         statistics=f"{R}/{{task}}/{{study}}/statistics.parquet",
         summary=f"{R}/{{task}}/{{study}}/summary.json",
         sensitivity=f"{R}/{{task}}/{{study}}/lhat_sensitivity.parquet",
-    params:
-        analysis={k: config["analysis"][k] for k in ANALYSIS_KEYS},
-        code=code_hash("analysis"),
     log:
         f"{R}/logs/{{task}}/{{study}}/collapse_stats.log",
     conda:
         ENV
+    params:
+        analysis={k: config["analysis"][k] for k in ANALYSIS_KEYS},
+        code=code_hash("analysis"),
     script:
         "../workflow/scripts/collapse_stats.py"
 
@@ -49,12 +49,12 @@ rule study_summary:
         study_summaries,
     output:
         f"{R}/{{task}}/studies.parquet",
-    params:
-        studies=config["studies"],
-        code=code_hash("analysis"),
     log:
         f"{R}/logs/{{task}}/study_summary.log",
     conda:
         ENV
+    params:
+        studies=config["studies"],
+        code=code_hash("analysis"),
     script:
         "../workflow/scripts/study_summary.py"

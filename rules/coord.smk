@@ -7,42 +7,21 @@ rule coord_check:
         unpack(task_data),
     output:
         f"{R}/{{task}}/coord/coord_check.parquet",
+    log:
+        f"{R}/logs/{{task}}/coord_check.log",
     wildcard_constraints:
         task=task_pattern("transformer"),
+    conda:
+        ENV
+    threads: config["threads_per_job"]
+    resources:
+        gpu=1,
     params:
         task=lambda w: train_slice(w.task),
         coord=config["coord_check"],
         code=code_hash("train"),
-    threads: config["threads_per_job"]
-    resources:
-        gpu=1,
-    log:
-        f"{R}/logs/{{task}}/coord_check.log",
-    conda:
-        ENV
     script:
         "../workflow/scripts/coord_check.py"
-
-
-rule plot_coord_check:
-    input:
-        coord=rules.coord_check.output[0],
-    output:
-        report(
-            f"{R}/{{task}}/figures/coord_check.{PLOT_EXT}",
-            caption="../workflow/report/coord_check.rst",
-            category="µP coordinate check",
-            labels={"task": "{task}", "figure": "coord_check"},
-        ),
-    params:
-        plots=config["plots"],
-        code=code_hash("plots"),
-    log:
-        f"{R}/logs/{{task}}/plot_coord_check.log",
-    conda:
-        ENV
-    script:
-        "../workflow/scripts/plot.py"
 
 
 rule coord_checks:

@@ -4,15 +4,15 @@ rule make_task:
         target=f"{R}/{{task}}/data/target.parquet",
         evalset=f"{R}/{{task}}/data/eval.parquet",
         meta=f"{R}/{{task}}/data/meta.json",
+    log:
+        f"{R}/logs/{{task}}/make_task.log",
     wildcard_constraints:
         task=task_pattern("fourier_mlp"),
+    conda:
+        ENV
     params:
         data=lambda w: task_cfg(w.task)["data"],
         code=code_hash("data"),
-    log:
-        f"{R}/logs/{{task}}/make_task.log",
-    conda:
-        ENV
     script:
         "../workflow/scripts/make_task.py"
 
@@ -22,22 +22,24 @@ rule download_lichess:
     the manifest; the shard lies beside it."""
     output:
         manifest=f"{DL}/lichess/year={{year}}/month={{month}}/train-{{shard}}-of-{{nshards}}.parquet.manifest.json",
+    log:
+        f"{DL}/logs/lichess-{{year}}-{{month}}-{{shard}}-of-{{nshards}}.log",
     wildcard_constraints:
         year=r"\d{4}",
         month=r"\d{2}",
         shard=r"\d{5}",
         nshards=r"\d{5}",
+    conda:
+        ENV
     params:
-        url=lambda w: (f"{config['download']['lichess_base_url']}/year={w.year}/month={w.month}/"
-                       f"train-{w.shard}-of-{w.nshards}.parquet"),
+        url=lambda w: (
+            f"{config['download']['lichess_base_url']}/year={w.year}/month={w.month}/"
+            f"train-{w.shard}-of-{w.nshards}.parquet"
+        ),
         sha256=lambda w, output: download_checksum(output.manifest.removesuffix(".manifest.json")),
         kind="lichess",
         timeout=config["download"]["timeout_s"],
         retries=config["download"]["retries"],
-    log:
-        f"{DL}/logs/lichess-{{year}}-{{month}}-{{shard}}-of-{{nshards}}.log",
-    conda:
-        ENV
     script:
         "../workflow/scripts/download.py"
 
@@ -47,18 +49,18 @@ rule download_cifar5m:
     manifest; the npz lies beside it."""
     output:
         manifest=f"{DL}/cifar5m/cifar5m_part{{part}}.npz.manifest.json",
+    log:
+        f"{DL}/logs/cifar5m-part{{part}}.log",
     wildcard_constraints:
         part=r"[0-5]",
+    conda:
+        ENV
     params:
         url=lambda w: f"{config['download']['cifar5m_base_url']}/part{w.part}.npz",
         sha256=lambda w, output: download_checksum(output.manifest.removesuffix(".manifest.json")),
         kind="cifar5m",
         timeout=config["download"]["timeout_s"],
         retries=config["download"]["retries"],
-    log:
-        f"{DL}/logs/cifar5m-part{{part}}.log",
-    conda:
-        ENV
     script:
         "../workflow/scripts/download.py"
 
@@ -71,16 +73,16 @@ rule tokenize:
         train=f"{R}/{{task}}/data/train.parquet",
         test=f"{R}/{{task}}/data/test.parquet",
         meta=f"{R}/{{task}}/data/meta.json",
-    wildcard_constraints:
-        task=task_pattern("transformer"),
-    params:
-        data=lambda w: task_cfg(w.task)["data"],
-        raw=lambda w: raw_files(w.task),
-        code=code_hash("tokens"),
-    threads: tokenize_threads()
     log:
         f"{R}/logs/{{task}}/tokenize.log",
+    wildcard_constraints:
+        task=task_pattern("transformer"),
     conda:
         ENV
+    threads: tokenize_threads()
+    params:
+        data=lambda w: task_cfg(w.task)["data"],
+        raw=lambda w: raw_files(task_cfg(w.task)["data"], DL),
+        code=code_hash("tokens"),
     script:
         "../workflow/scripts/tokenize.py"

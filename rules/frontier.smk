@@ -4,23 +4,25 @@ rule sweep_run:
         unpack(task_data),
     output:
         f"{R}/{{task}}/sweep/w{{width}}.parquet",
-    params:
-        task=lambda w: train_slice(w.task),
-        sweep=lambda w: sweep_params(w.task, w.width),
-        code=code_hash("train"),
-    threads: config["threads_per_job"]
-    resources:
-        gpu=1,
-        runtime=train_runtime,
-        mem_mb=train_mem_mb,
-    group:
-        train_group
     log:
         f"{R}/logs/{{task}}/sweep/w{{width}}.log",
     benchmark:
         f"{R}/benchmarks/{{task}}/sweep/w{{width}}.tsv"
+    group:
+        train_group
     conda:
         ENV
+    threads: config["threads_per_job"]
+    resources:
+        gpu=1,
+        runtime=lambda w, input: run_plan(w, input).runtime_min,
+        mem_mb=lambda w, input: run_plan(w, input).mem_mb,
+    params:
+        task=lambda w: train_slice(w.task),
+        sweep=sweep_params,
+        code=code_hash("train"),
+        plan=lambda w, input: run_plan(w, input).to_dict(),
+        execution=execution,
     script:
         "../workflow/scripts/train_run.py"
 
@@ -32,15 +34,15 @@ rule fit_frontier:
     output:
         horizon=f"{R}/{{task}}/frontier/horizon.json",
         envelope=f"{R}/{{task}}/frontier/envelope.parquet",
+    log:
+        f"{R}/logs/{{task}}/fit_frontier.log",
+    conda:
+        ENV
     params:
         n_grid=config["analysis"]["frontier_grid"],
         n_boot=config["analysis"]["frontier_bootstrap"],
         truncated=lambda w: task_cfg(w.task)["sweep"]["truncated"],
         seed=config["analysis"]["seed"],
         code=code_hash("analysis"),
-    log:
-        f"{R}/logs/{{task}}/fit_frontier.log",
-    conda:
-        ENV
     script:
         "../workflow/scripts/fit_frontier.py"

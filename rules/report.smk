@@ -1,140 +1,79 @@
-rule plot_frontier:
-    input:
-        sweep=sweep_runs,
-        envelope=rules.fit_frontier.output.envelope,
-        horizon=rules.fit_frontier.output.horizon,
-    output:
-        report(
-            f"{R}/{{task}}/figures/frontier.{PLOT_EXT}",
-            caption="../workflow/report/frontier.rst",
-            category="Frontier",
-            labels={"task": "{task}", "figure": "frontier"},
+# Every figure: (output under results/ without the extension, its inputs, report category, report label).
+# One rule per figure, plot_<name>, generated below; the script calls supercollapse.plots.FIGURES[name]
+# with the inputs in this order. Captions: workflow/report/<name>.rst, with the numbers it quotes.
+FIGURES = {
+    "frontier": (
+        "{task}/figures/frontier",
+        dict(sweep=sweep_runs, envelope=rules.fit_frontier.output.envelope, horizon=rules.fit_frontier.output.horizon),
+        "Frontier",
+        "frontier",
+    ),
+    "curves": (
+        "{task}/{study}/figures/curves",
+        dict(runs=study_runs, envelope=rules.fit_frontier.output.envelope, lhat=rules.fit_lhat.output[0]),
+        "Compute-optimal runs",
+        "curves",
+    ),
+    "collapse": (
+        "{task}/{study}/figures/collapse",
+        dict(normalized=rules.collapse_stats.output.normalized, summary=rules.collapse_stats.output.summary),
+        "Collapse",
+        "collapse",
+    ),
+    "deviation": (
+        "{task}/{study}/figures/deviation",
+        dict(
+            statistics=rules.collapse_stats.output.statistics,
+            summary=rules.collapse_stats.output.summary,
+            sensitivity=rules.collapse_stats.output.sensitivity,
         ),
-    params:
-        plots=config["plots"],
-        code=code_hash("plots"),
-        numbers=caption_numbers("frontier"),
-    log:
-        f"{R}/logs/{{task}}/plot_frontier.log",
-    conda:
-        ENV
-    script:
-        "../workflow/scripts/plot.py"
+        "Supercollapse",
+        "deviation",
+    ),
+    "theory": ("theory/theory", dict(curves=rules.theory_curves.output[0]), "Theory", "theory"),
+    "studies": ("{task}/figures/studies", dict(studies=rules.study_summary.output[0]), "Supercollapse", "studies"),
+    "noise_model": (
+        "{task}/schedules/figures/noise_model",
+        dict(predictions=rules.fit_noise_model.output.predictions, alpha=rules.fit_noise_model.output.alpha),
+        "Noise model",
+        "noise model",
+    ),
+    "coord_check": (
+        "{task}/figures/coord_check",
+        dict(coord=rules.coord_check.output[0]),
+        "µP coordinate check",
+        "coord_check",
+    ),
+}
 
 
-rule plot_curves:
-    input:
-        runs=study_runs,
-        envelope=rules.fit_frontier.output.envelope,
-        lhat=rules.fit_lhat.output[0],
-    output:
-        report(
-            f"{R}/{{task}}/{{study}}/figures/curves.{PLOT_EXT}",
-            caption="../workflow/report/curves.rst",
-            category="Compute-optimal runs",
-            labels={"task": "{task}", "study": "{study}", "figure": "curves"},
-        ),
-    params:
-        plots=config["plots"],
-        code=code_hash("plots"),
-        numbers=caption_numbers("curves"),
-    log:
-        f"{R}/logs/{{task}}/{{study}}/plot_curves.log",
-    conda:
-        ENV
-    script:
-        "../workflow/scripts/plot.py"
+for name, (path, inputs, category, label) in FIGURES.items():
+    keys = [k for k in ("task", "study") if f"{{{k}}}" in path]
+    log_dir = "".join(f"{{{k}}}/" for k in keys)
 
-
-rule plot_collapse:
-    input:
-        normalized=rules.collapse_stats.output.normalized,
-        summary=rules.collapse_stats.output.summary,
-    output:
-        report(
-            f"{R}/{{task}}/{{study}}/figures/collapse.{PLOT_EXT}",
-            caption="../workflow/report/collapse.rst",
-            category="Collapse",
-            labels={"task": "{task}", "study": "{study}", "figure": "collapse"},
-        ),
-    params:
-        plots=config["plots"],
-        code=code_hash("plots"),
-        numbers=caption_numbers("collapse"),
-    log:
-        f"{R}/logs/{{task}}/{{study}}/plot_collapse.log",
-    conda:
-        ENV
-    script:
-        "../workflow/scripts/plot.py"
-
-
-rule plot_deviation:
-    input:
-        statistics=rules.collapse_stats.output.statistics,
-        summary=rules.collapse_stats.output.summary,
-        sensitivity=rules.collapse_stats.output.sensitivity,
-    output:
-        report(
-            f"{R}/{{task}}/{{study}}/figures/deviation.{PLOT_EXT}",
-            caption="../workflow/report/deviation.rst",
-            category="Supercollapse",
-            labels={"task": "{task}", "study": "{study}", "figure": "deviation"},
-        ),
-    params:
-        plots=config["plots"],
-        code=code_hash("plots"),
-        numbers=caption_numbers("deviation"),
-    log:
-        f"{R}/logs/{{task}}/{{study}}/plot_deviation.log",
-    conda:
-        ENV
-    script:
-        "../workflow/scripts/plot.py"
-
-
-rule plot_theory:
-    input:
-        curves=rules.theory_curves.output[0],
-    output:
-        report(
-            f"{R}/theory/theory.{PLOT_EXT}",
-            caption="../workflow/report/theory.rst",
-            category="Theory",
-            labels={"figure": "theory"},
-        ),
-    params:
-        plots=config["plots"],
-        code=code_hash("plots"),
-        numbers=caption_numbers("theory"),
-    log:
-        f"{R}/logs/plot_theory.log",
-    conda:
-        ENV
-    script:
-        "../workflow/scripts/plot.py"
-
-
-rule plot_studies:
-    input:
-        studies=rules.study_summary.output[0],
-    output:
-        report(
-            f"{R}/{{task}}/figures/studies.{PLOT_EXT}",
-            caption="../workflow/report/studies.rst",
-            category="Supercollapse",
-            labels={"task": "{task}", "figure": "studies"},
-        ),
-    params:
-        plots=config["plots"],
-        code=code_hash("plots"),
-        numbers=caption_numbers("studies"),
-    log:
-        f"{R}/logs/{{task}}/plot_studies.log",
-    conda:
-        ENV
-    script:
-        "../workflow/scripts/plot.py"
+    rule:
+        name:
+            f"plot_{name}"
+        input:
+            **inputs,
+        output:
+            report(
+                f"{R}/{path}.{PLOT_EXT}",
+                caption=f"../workflow/report/{name}.rst",
+                category=category,
+                labels={**{k: f"{{{k}}}" for k in keys}, "figure": label},
+            ),
+        log:
+            f"{R}/logs/{log_dir}plot_{name}.log",
+        conda:
+            ENV
+        params:
+            figure=name,
+            plots=config["plots"],
+            code=code_hash("plots"),
+            numbers=caption_numbers(name) if name != "coord_check" else None,
+        script:
+            "../workflow/scripts/plot.py"
 
 
 rule summary_table:
@@ -146,7 +85,7 @@ rule summary_table:
         lhat=every_task_study(f"{R}/{{task}}/{{study}}/lhat.json"),
         sensitivity=every_task_study(f"{R}/{{task}}/{{study}}/lhat_sensitivity.parquet"),
         # The SGD-noise model's alpha and RMSEs, only for the tasks the LR-schedule study runs on (none when off).
-        alpha=[f"{R}/{task}/schedules/alpha.json" for task in schedule_tasks()],
+        alpha=[f"{R}/{task}/schedules/alpha.json" for task in schedule_tasks(config)],
     output:
         table=f"{R}/summary/summary.parquet",
         markdown=f"{R}/summary/summary.md",
@@ -156,14 +95,14 @@ rule summary_table:
             category="Summary",
             labels={"table": "summary"},
         ),
-    params:
-        tasks=list(config["tasks"]),
-        studies=list(config["studies"]),
-        noise_tasks=schedule_tasks(),
-        code=code_hash("summary"),
     log:
         f"{R}/logs/summary_table.log",
     conda:
         ENV
+    params:
+        tasks=list(config["tasks"]),
+        studies=list(config["studies"]),
+        noise_tasks=schedule_tasks(config),
+        code=code_hash("summary"),
     script:
         "../workflow/scripts/summary_table.py"

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from supercollapse.models.mlp import MLP, count_params
+from supercollapse.models.mlp import MLP
+from supercollapse.models.param_count import mlp_params
 from supercollapse.models.mup import leaf_shapes, lr_multipliers
 from supercollapse.train.engine import RunSpec, _lr_tree
 
@@ -13,21 +14,28 @@ from supercollapse.train.engine import RunSpec, _lr_tree
 def test_parameter_count_matches_arrays(width, depth, expansion):
     model = MLP(jax.random.PRNGKey(0), width=width, depth=depth, input_dim=8, expansion=expansion)
     n = sum(a.size for a in jax.tree.leaves(eqx.filter(model, eqx.is_array)))
-    assert n == count_params(width, depth, 8, expansion)
-    assert count_params(width, depth, 8, 1) == 8 * width + 2 * depth * width**2 + width
+    assert n == mlp_params(width, depth, 8, expansion)
+    assert mlp_params(width, depth, 8, 1) == 8 * width + 2 * depth * width**2 + width
 
 
-def test_model_params_matches_the_run_spec():
-    from supercollapse.train.stage import model_params, run_spec
+def test_the_plan_and_the_run_spec_agree():
+    """The plan's parameter count (pure, at DAG time) is the model's, and its seeds are the job's."""
+    from supercollapse.plan import model_params, schedule_plan, sweep_plan
+    from supercollapse.stages.train import run_spec
 
-    cfg = {"model": {"depth": 3, "expansion": 2, "base_width": 16, "compute_dtype": "float32"},
-           "data": {"input_dim": 4},
+    cfg = {"kind": "fourier_mlp", "model": {"depth": 3, "expansion": 2, "base_width": 16, "compute_dtype": "float32"},
+           "data": {"input_dim": 4, "eval_size": 64},
            "optim": {"warmup_steps": 1, "batch_size": 8, "lr": 0.01, "embed_lr_mult": 1.0, "b1": 0.9,
                      "b2": 0.95, "eps": 1e-20},
-           "n_evals": 10, "seed_batching": "vmap"}
-    assert model_params(cfg, 24) == run_spec("t", cfg, "s", 24, 100, 2, "linear", 1.0).params
-    assert run_spec("t", cfg, "s", 24, 100, 2, "linear", 1.0).seeds == (0, 1)
-    assert run_spec("t", cfg, "s", 24, 100, 3, "linear", 1.0, first_seed=100).seeds == (100, 101, 102)
+           "n_evals": 10, "seed_batching": "vmap",
+           "sweep": {"widths": [16, 24], "steps": 100, "steps_by_width": {"24": 120}, "seeds": 2, "schedule": "const"}}
+    plan = sweep_plan("t", cfg, 24)
+    spec = run_spec(plan, cfg)
+    assert model_params(cfg, 24) == plan.params == spec.params
+    assert (plan.steps, spec.steps, spec.seeds) == (120, 120, (0, 1))
+    sched = {"width": 16, "steps": 50, "seeds": 3, "first_seed": 100, "horizon_scale": 1.0, "noise_examples": 4,
+             "noise_chunk": 2}
+    assert run_spec(schedule_plan("t", cfg, sched, "cosine", 0.5, None), cfg).seeds == (100, 101, 102)
 
 
 def test_mup_initialisation():

@@ -31,7 +31,7 @@ DRIVER = textwrap.dedent("""
     from pathlib import Path
     from supercollapse.train.checkpoint import CheckpointPolicy
     from supercollapse.train.engine import RunSpec
-    from supercollapse.train.stage import run_job
+    from supercollapse.stages.train import run_job
     from supercollapse.workflow import setup_logging
     setup_logging(None)
     spec, root = json.loads(sys.argv[1]), Path(sys.argv[2])

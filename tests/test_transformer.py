@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from supercollapse.models.mup import leaf_shapes, lr_multipliers
-from supercollapse.models.transformer import Transformer, count_params
+from supercollapse.models.param_count import transformer_params
+from supercollapse.models.transformer import Transformer
 from supercollapse.schemas import CURVES, check_table
 from supercollapse.train import checkpoint as ckpt
 from supercollapse.train.engine import RunSpec, _lr_tree, train
@@ -37,7 +38,7 @@ def test_parameter_count_matches_arrays(width, depth, expansion, head_dim):
     model = _model(width, depth, expansion, head_dim)
     n = sum(a.size for a in jax.tree.leaves(eqx.filter(model, eqx.is_array)))
     L = S - 1
-    assert n == count_params(width, depth, V, L, expansion)
+    assert n == transformer_params(width, depth, V, L, expansion)
     assert n == 2 * V * width + L * width + depth * (4 + 2 * expansion) * width**2
 
 
@@ -146,7 +147,7 @@ def test_token_training_follows_the_contract_and_learns(task, float32_run):
     df = table.to_pandas()
     np.testing.assert_array_equal(df.tokens, df.step * spec.batch_size * (S - 1))
     np.testing.assert_allclose(df.compute, 6.0 * spec.params * df.tokens)
-    assert spec.params == count_params(16, 2, V, S - 1, 1)
+    assert spec.params == transformer_params(16, 2, V, S - 1, 1)
     assert json.loads(table.schema.metadata[b"supercollapse.run"])["tokens_per_s"] > 0
     first = df[df.step == 0].eval_loss.to_numpy()
     np.testing.assert_allclose(first, np.log(V), rtol=1e-5)  # zero readout: uniform prediction

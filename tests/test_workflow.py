@@ -131,6 +131,18 @@ def test_lint_is_clean(project):
     assert "Congratulations" in out.stdout + out.stderr
 
 
+def test_snakefmt_is_clean():
+    """Snakefile and rules/ are formatted as snakefmt writes them (settings: [tool.snakefmt] in pyproject.toml)."""
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def _bad(tmp_path, mutate) -> str:
     proj = tmp_path / "proj"
     if not proj.exists():

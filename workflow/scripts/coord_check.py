@@ -1,4 +1,4 @@
-"""Thin adapter: rule coord_check -> supercollapse.train.stage.run_coord_check."""
+"""Thin adapter: rule coord_check -> supercollapse.stages.train.coord_check_run."""
 import sys
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from supercollapse.workflow import start_device_job  # noqa: E402
 
 start_device_job(snakemake.resources, snakemake.threads)  # before JAX is imported: claims a free device
 
-from supercollapse.train.stage import run_coord_check  # noqa: E402
+from supercollapse.stages.train import coord_check_run  # noqa: E402
 
-run_coord_check(snakemake.wildcards.task, snakemake.params.task, snakemake.params.coord, dict(snakemake.input.items()),
+coord_check_run(snakemake.wildcards.task, snakemake.params.task, snakemake.params.coord, dict(snakemake.input.items()),
                 snakemake.output[0])

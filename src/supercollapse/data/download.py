@@ -179,3 +179,16 @@ def _write_manifest(dest: Path, url: str, digest: str, size: int, etag: str | No
          "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     write_json(manifest_path(dest), m)
     return m
+
+
+def raw_files(data_cfg: dict, downloads: str) -> list[str]:
+    """The downloaded files a transformer task's data config tokenizes, as paths under `downloads` (none for
+    offline_chess). Their download rules' outputs are the manifests beside them (`<file>.manifest.json`)."""
+    from .lichess import shard_relpath
+
+    if data_cfg["source"] == "lichess":
+        return [f"{downloads}/lichess/{shard_relpath(data_cfg['month'], s, data_cfg['n_shards'])}"
+                for s in data_cfg["shards"]]
+    if data_cfg["source"] == "cifar5m":
+        return [f"{downloads}/cifar5m/cifar5m_part{p}.npz" for p in data_cfg["parts"]]
+    return []

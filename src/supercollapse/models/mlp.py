@@ -53,7 +53,3 @@ class MLP(eqx.Module):
         h_BxD, _ = jax.lax.scan(block, h_BxD, (self.w1_NxHxD, self.w2_NxDxH), unroll=True)
         return (rmsnorm(h_BxD) @ self.readout_OxD.T)[..., 0]
 
-
-def count_params(width: int, depth: int, input_dim: int, expansion: int = 1, output_dim: int = 1) -> int:
-    """Every parameter: input layer, 2 * depth block matrices, readout."""
-    return width * input_dim + depth * 2 * expansion * width * width + output_dim * width

@@ -147,9 +147,3 @@ def check_shape(width: int, head_dim: int) -> None:
     if head_dim < 1 or width < 1 or width % head_dim:
         raise ValueError(f"transformer width {width} must be a positive multiple of model.head_dim {head_dim} "
                          "(the paper's head_dim is 64; CPU-sized widths need a smaller head_dim)")
-
-
-def count_params(width: int, depth: int, vocab_size: int, context: int, expansion: int = 1) -> int:
-    """Every parameter: P = 2 V D + L D + depth (4 + 2e) D^2 (token embedding and readout, positions,
-    q/k/v/output projections and the two MLP matrices of each block), with L = `context`."""
-    return 2 * vocab_size * width + context * width + depth * (4 + 2 * expansion) * width * width

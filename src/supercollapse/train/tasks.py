@@ -29,6 +29,7 @@ import numpy as np
 
 from ..data.fourier import FourierTarget
 from ..models import mlp, transformer
+from ..models.param_count import mlp_params, transformer_params
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 KINDS = ("fourier_mlp", "transformer")
@@ -64,7 +65,7 @@ class FourierTask:
 
     @staticmethod
     def params(spec) -> int:
-        return mlp.count_params(spec.width, spec.depth, spec.input_dim, spec.expansion)
+        return mlp_params(spec.width, spec.depth, spec.input_dim, spec.expansion)
 
     @staticmethod
     def tokens_per_example(spec) -> int:
@@ -154,7 +155,7 @@ class TokenTask:
 
     @staticmethod
     def params(spec) -> int:
-        return transformer.count_params(spec.width, spec.depth, spec.vocab_size, spec.seq_len - 1, spec.expansion)
+        return transformer_params(spec.width, spec.depth, spec.vocab_size, spec.seq_len - 1, spec.expansion)
 
     @staticmethod
     def tokens_per_example(spec) -> int:

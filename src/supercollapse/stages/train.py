@@ -1,0 +1,136 @@
+"""The training rules' jobs: a run's plan (plan.py) and its task's data in, its curves (schema CURVES) out.
+
+A job's inputs are named as in the training rules: a `fourier_mlp` task reads the make_task artifacts
+(`target`, `evalset`), a `transformer` task the tokenize artifacts (`train`, `test`, `meta`); both have a
+`meta` (meta.json). Imports JAX: start the device claim (workflow.start_device_job) before importing this.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..data.stage import load_fourier_task
+from ..io import read_json, write_table
+from ..plan import RunPlan, token_meta
+from ..train import checkpoint as ckpt
+from ..train.engine import RunSpec, resolve_devices, train
+from ..train.tasks import FourierTask, TokenTask
+
+log = logging.getLogger("supercollapse.train")
+
+INPUTS = {"fourier_mlp": ("target", "evalset"), "transformer": ("train", "test", "meta")}
+
+
+def _model_fields(task_cfg: dict, meta: dict | None) -> dict:
+    """The RunSpec fields that define the task's model (and, for tokens, its loss)."""
+    model, kind = task_cfg["model"], task_cfg["kind"]
+    fields = {"kind": kind, "depth": int(model["depth"]), "expansion": int(model["expansion"]),
+              "base_width": int(model["base_width"])}
+    if kind == "fourier_mlp":
+        return {**fields, "input_dim": int(task_cfg["data"]["input_dim"])}
+    meta = token_meta(task_cfg, meta)
+    return {**fields, "vocab_size": int(meta["vocab_size"]), "seq_len": int(meta["seq_len"]),
+            "mask_zero_targets": bool(meta.get("mask_zero_targets", False)), "head_dim": int(model["head_dim"]),
+            "attention": str(model.get("attention", "xla"))}
+
+
+def _optim_fields(task_cfg: dict) -> dict:
+    optim = task_cfg["optim"]
+    return {"lr": float(optim["lr"]), "embed_lr_mult": float(optim["embed_lr_mult"]), "b1": float(optim["b1"]),
+            "b2": float(optim["b2"]), "eps": float(optim["eps"]),
+            "compute_dtype": str(task_cfg["model"]["compute_dtype"])}
+
+
+def run_spec(plan: RunPlan, task_cfg: dict, meta: dict | None = None) -> RunSpec:
+    """The engine's RunSpec of a planned run, with the task's model and optimizer settings (config slice);
+    a transformer task also needs its data's `meta` (meta.json)."""
+    warmup = int(task_cfg["optim"]["warmup_steps"])
+    if warmup >= plan.steps:
+        raise ValueError(
+            f"tasks.{plan.task}.optim.warmup_steps ({warmup}) must be smaller than the run length of width "
+            f"{plan.width} in study {plan.study!r} ({plan.steps} steps); lower the warmup or use larger widths")
+    spec = RunSpec(
+        task=plan.task, study=plan.study, width=plan.width, **_model_fields(task_cfg, meta), steps=plan.steps,
+        batch_size=int(task_cfg["optim"]["batch_size"]), seeds=plan.seeds, schedule=plan.schedule,
+        decay_frac=plan.decay_frac, warmup_steps=warmup, **_optim_fields(task_cfg),
+        lr_reference_width=plan.lr_reference_width, n_evals=int(task_cfg["n_evals"]),
+        seed_batching=str(task_cfg["seed_batching"]), noise_examples=plan.noise_examples,
+        noise_chunk=plan.noise_chunk)
+    if spec.params != plan.params:
+        raise ValueError(f"width {plan.width}: the model has {spec.params} parameters, the plan {plan.params}")
+    return spec
+
+
+def load_task(spec: RunSpec, inputs: dict, eval_sequences: int | None = None):
+    """The task adapter of a job from its named input files (INPUTS[spec.kind]).
+
+    A transformer task evaluates on the first `eval_sequences` test rows (all of them when None)."""
+    missing = [name for name in INPUTS[spec.kind] if name not in inputs]
+    if missing:
+        raise ValueError(f"a {spec.kind} job needs the inputs {list(INPUTS[spec.kind])}, missing {missing}")
+    if spec.kind == "fourier_mlp":
+        return FourierTask(*load_fourier_task(inputs["target"], inputs["evalset"]))
+    from ..data.tokens import read_tokens
+
+    meta = read_json(inputs["meta"])
+    test = read_tokens(inputs["test"])
+    if eval_sequences is not None:
+        if len(test) < eval_sequences:
+            raise ValueError(f"{inputs['test']}: {len(test)} test sequences, fewer than data.eval_sequences "
+                             f"({eval_sequences})")
+        test = test[:eval_sequences]
+    return TokenTask(read_tokens(inputs["train"]), test, bool(meta.get("mask_zero_targets", False)))
+
+
+def run_job(spec: RunSpec, inputs: dict, out_path, extra_meta: dict | None = None,
+            checkpoint: ckpt.CheckpointPolicy | None = None, devices: int = 1,
+            eval_sequences: int | None = None, data_placement: str = "auto") -> dict:
+    """Train one job and write its curves; with `checkpoint`, resume from it and remove it once written.
+
+    `inputs`: the job's named input files (INPUTS[spec.kind])."""
+    task = load_task(spec, inputs, eval_sequences)
+    log.info("training %s/%s width %d (%d params): %d steps x batch %d (%d tokens each), seeds %s, schedule %s",
+             spec.task, spec.study, spec.width, spec.params, spec.steps, spec.batch_size, spec.tokens_per_example,
+             list(spec.seeds), spec.schedule)
+    table, meta = train(spec, task, extra_meta=extra_meta, checkpoint=checkpoint, devices=devices,
+                        data_placement=data_placement)
+    write_table(out_path, table)
+    if checkpoint is not None:
+        ckpt.clear(checkpoint)
+    log.info("done in %.1fs (compile %.1fs), %.0f samples/s, %.0f tokens/s, train data on the %s", meta["wall_time_s"],
+             meta["compile_time_s"] or 0, meta["samples_per_s"], meta["tokens_per_s"], meta["data_placement"])
+    return meta
+
+
+def train_run(plan: dict, task_cfg: dict, inputs: dict, out_path, execution: dict, code_hash: str) -> dict:
+    """The job of rules sweep_run, optimal_run and schedule_run: train the planned run and write its curves.
+
+    `execution`: how to run it, none of which changes what is computed (so none is a rerun trigger):
+    `results` (where checkpoints live), `checkpoint` (every_s, every_steps), `devices`, `data_placement`."""
+    plan = RunPlan.from_dict(plan)
+    meta = read_json(inputs["meta"]) if task_cfg["kind"] == "transformer" else None
+    spec = run_spec(plan, task_cfg, meta)
+    extra = {"code_hash": code_hash, **({"horizon": plan.horizon} if plan.horizon is not None else {})}
+    policy = ckpt.CheckpointPolicy(ckpt.checkpoint_dir(execution["results"], out_path), **execution["checkpoint"])
+    return run_job(spec, {k: inputs[k] for k in INPUTS[spec.kind]}, out_path, extra_meta=extra, checkpoint=policy,
+                   devices=resolve_devices(execution["devices"]), eval_sequences=task_cfg["data"].get("eval_sequences"),
+                   data_placement=execution["data_placement"])
+
+
+def coord_check_run(task: str, task_cfg: dict, coord_cfg: dict, inputs: dict, out_path) -> None:
+    """The µP coordinate check of a transformer task (train/coord.py) with its model and optimizer settings,
+    written to `out_path` (schema COORD_CHECK). Config keys: coord_check in the config schema."""
+    from ..train.coord import coord_check
+
+    if task_cfg["kind"] != "transformer":
+        raise ValueError(f"tasks.{task}: the coordinate check is for transformer tasks, got kind {task_cfg['kind']!r}")
+    meta = read_json(inputs["meta"])
+    head_dim = int(task_cfg["model"]["head_dim"])
+    widths = coord_cfg["widths"] or [head_dim * 2**i for i in range(4)]
+    spec = RunSpec(task=task, study="coord_check", width=int(widths[0]), steps=int(coord_cfg["steps"]),
+                   batch_size=int(coord_cfg["batch_size"] or task_cfg["optim"]["batch_size"]), seeds=(0,),
+                   **_model_fields(task_cfg, meta), **_optim_fields(task_cfg))
+    token_task = load_task(spec, inputs, int(coord_cfg["probe_sequences"]))
+    table = coord_check(spec, token_task, widths, spec.steps, token_task.eval_tokens)
+    write_table(out_path, table)
+    log.info("coordinate check of %s at widths %s over %d steps written to %s", task, widths, spec.steps, out_path)
