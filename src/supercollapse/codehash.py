@@ -20,8 +20,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     # analysis/frontier.py: the compute-optimal runs take their horizons from it (horizon_steps). Of data/,
     # only what training imports; token files reach training as inputs, tracked by Snakemake.
     "train": ("data/__init__.py", "data/fourier.py", "data/stage.py", "data/tokens.py", "models", "train",
-              "analysis/frontier.py", "io.py", "schemas.py"),
-    "analysis": ("analysis", "io.py", "schemas.py"),
+              "stages/train.py", "plan.py", "jobsize.py", "analysis/frontier.py", "io.py", "schemas.py"),
+    # The analysis math and its rules' read-call-write functions.
+    "analysis": ("analysis", "stages/analysis.py", "io.py", "schemas.py"),
     "plots": ("plots.py", "io.py", "schemas.py"),
     # The summary table (and the caption numbers, which Snakemake does not count as rerun triggers).
     "summary": ("summary.py", "io.py", "schemas.py"),

@@ -209,7 +209,7 @@ def noise_model_figure(predictions_path, alpha_path, out_path, cfg: dict) -> Non
     _save(fig, out_path, cfg)
 
 
-def coord_figure(coord_path, out_path, cfg: dict) -> None:
+def coord_check_figure(coord_path, out_path, cfg: dict) -> None:
     """The µP coordinate check: activation RMS against width, one panel per layer, one line per step.
     Flat lines mean width-independent activations (µP working); rising lines, activations that blow up."""
     _setup(cfg)
@@ -235,3 +235,9 @@ def coord_figure(coord_path, out_path, cfg: dict) -> None:
     grid.figure.suptitle("µP coordinate check" if ref.is_empty() else
                          f"coordinate check, LRs of width {ref[0]} at every width (no µP)", y=1.02)
     _save(grid.figure, out_path, cfg)
+
+
+# Figure name (rules/report.smk, plot_<name>) -> the function that draws it from its rule's inputs, in order.
+FIGURES = {"frontier": frontier_figure, "curves": curves_figure, "collapse": collapse_figure,
+           "deviation": deviation_figure, "theory": theory_figure, "studies": studies_figure,
+           "noise_model": noise_model_figure, "coord_check": coord_check_figure}

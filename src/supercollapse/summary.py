@@ -389,6 +389,16 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
                              "median_p": fmt(r["median_anova_p"], 2)} for r in df.to_dicts()]}
     if figure == "theory":
         return {"panels": theory_spreads(pl.from_arrow(read_table(inputs["curves"], THEORY)))}
+    if figure == "noise_model":
+        fit = read_json(inputs["alpha"])
+        oos = fit["out_of_sample"]
+        return {"alpha": f"{fit['alpha']:.3f}", "ci": f"[{fit['alpha_ci'][0]:.3f}, {fit['alpha_ci'][1]:.3f}]",
+                "seeds": fit["n_seeds"], "ratio": f"{fit['pooled']['ratio']:.1f}",
+                "rmse_model": f"{fit['pooled']['rmse_model']:.3g}",
+                "rmse_baseline": f"{fit['pooled']['rmse_baseline']:.3g}",
+                "ratio_oos": "n/a" if oos["ratio"] is None else f"{oos['ratio']:.1f}",
+                "ratio_seed_mean": f"{fit['seed_mean_curves']['ratio']:.1f}",
+                "by_run": ", ".join(f"{k} {v:.3f}" for k, v in fit["alpha_by_run"].items())}
     if figure == "summary":
         return {"tasks": len(inputs["horizon"]), "studies": len(inputs["summary"])}
     raise ValueError(f"caption_numbers: unknown figure {figure!r}")
