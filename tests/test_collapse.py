@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from supercollapse.analysis.collapse import normalize_curve
-from supercollapse.analysis.supercollapse import (bootstrap_ratios, collapse_deviation, collapse_stats,
+from supercollapse.analysis.normalization import normalize_curve
+from supercollapse.analysis.collapse_statistics import (bootstrap_ratios, collapse_deviation, collapse_stats,
                                                   pooled_seed_std, width_anova)
 
 
@@ -78,9 +78,9 @@ def test_ratio_intervals_cover_the_truth_at_few_seeds(k, n, spread):
         ell, raw, rho_n, rho_r = _gaussian_study(rng, k, n, 12, spread)
         ci = bootstrap_ratios(ell, raw, n_boot=300, seed=i)
         for j, (name, rho) in enumerate((("norm", rho_n), ("raw", rho_r))):
-            lo, hi = ci[f"mean_ratio_{name}_ci"]
+            lo, hi = getattr(ci, f"mean_ratio_{name}_ci")
             hits[j] += lo <= rho.mean() <= hi
-            hits_x[j] += np.mean((ci[f"ratio_{name}_lo"] <= rho) & (rho <= ci[f"ratio_{name}_hi"]))
+            hits_x[j] += np.mean((getattr(ci, f"ratio_{name}_lo") <= rho) & (rho <= getattr(ci, f"ratio_{name}_hi")))
     for coverage in (*hits / studies, *hits_x / studies):
         assert 0.88 <= coverage <= 0.99, (hits / studies, hits_x / studies)
 
@@ -90,11 +90,11 @@ def test_ratio_intervals_hold_the_estimate_and_follow_the_window():
     ell = 1 + rng.normal(0, 0.05, size=(4, 6, 10)) + np.linspace(0, 0.05, 4)[:, None, None]
     st = collapse_stats(ell, ell)
     ci = bootstrap_ratios(ell, ell, n_boot=400, seed=0)
-    assert np.all(ci["ratio_norm_lo"] < st.ratio_norm) and np.all(st.ratio_norm < ci["ratio_norm_hi"])
-    lo, hi = ci["mean_ratio_norm_ci"]
+    assert np.all(ci.ratio_norm_lo < st.ratio_norm) and np.all(st.ratio_norm < ci.ratio_norm_hi)
+    lo, hi = ci.mean_ratio_norm_ci
     assert lo < np.mean(st.ratio_norm) < hi
     early = np.arange(10) < 5
-    lo5, hi5 = bootstrap_ratios(ell, ell, n_boot=400, seed=0, window=early)["mean_ratio_norm_ci"]
+    lo5, hi5 = bootstrap_ratios(ell, ell, n_boot=400, seed=0, window=early).mean_ratio_norm_ci
     assert lo5 < np.mean(st.ratio_norm[early]) < hi5 and (lo5, hi5) != (lo, hi)
     with pytest.raises(ValueError, match="window must be a bool mask"):
         bootstrap_ratios(ell, ell, n_boot=10, seed=0, window=np.zeros(10, dtype=bool))
@@ -118,7 +118,7 @@ def test_lhat_sensitivity_is_smallest_at_the_true_lhat():
     """Curves L = L0 + A(p) f(x) collapse exactly at L_hat = L0; trial values away from it spread them out."""
     import polars as pl
 
-    from supercollapse.analysis.stage import lhat_sensitivity
+    from supercollapse.analysis.collapse_study import lhat_sensitivity
 
     rng = np.random.default_rng(0)
     rows = []
@@ -131,7 +131,7 @@ def test_lhat_sensitivity_is_smallest_at_the_true_lhat():
                                       "compute": steps * float(width), "eval_loss": loss}))
     df = pl.concat(rows)
     grid = np.linspace(0.05, 0.99, 50)
-    table = lhat_sensitivity(df, l0, grid, np.ones(grid.size, dtype=bool), offsets=(-0.5, 0.0, 0.5, 2.0))
+    table = lhat_sensitivity(df, l0, grid, np.ones(grid.size, dtype=bool), offsets=(-0.5, 0.0, 0.5, 2.0)).to_table()
     ratio = table.column("mean_ratio_raw").to_pylist()
     assert table.column("l_hat").to_pylist()[1] == l0
     assert ratio[1] < ratio[0] and ratio[1] < ratio[2]

@@ -72,8 +72,8 @@ def test_known_alpha_is_recovered_with_a_covering_ci_and_beats_the_baseline():
     assert fit.alpha == pytest.approx(alpha, abs=0.02)
     assert fit.ci[1] - fit.ci[0] < 0.1
     pooled = pooled_rmse_ratio(points, fit.alpha)
-    assert pooled["ratio"] > 3
-    assert out_of_sample_ratio(points)["ratio"] > 3
+    assert pooled.ratio > 3
+    assert out_of_sample_ratio(points).ratio > 3
     per_run = run_rmse(points, fit.alpha)
     assert len(per_run) == 8 * 6 and (per_run["rmse_model"] < per_run["rmse_baseline"]).all()
     # Warmup points and step 0 never enter the fit; points before a decay_frac=0.2 decay have no regressor.
@@ -98,7 +98,7 @@ def test_zero_alpha_gives_alpha_near_zero_and_no_gain():
     fit = bootstrap_alpha(points, n_boot=300, seed=0)
     # Interpolating the constant curve between evaluation points leaves a bias far below the alphas of interest.
     assert abs(fit.alpha) < 0.01 and fit.ci[0] < 0.01
-    assert pooled_rmse_ratio(points, fit.alpha)["ratio"] < 1.1
+    assert pooled_rmse_ratio(points, fit.alpha).ratio < 1.1
 
 
 def test_unpaired_seeds_and_bad_inputs():
@@ -120,7 +120,7 @@ def test_stage_writes_alpha_rmse_predictions_and_the_figure(tmp_path):
     import pyarrow as pa
 
     from supercollapse import plots
-    from supercollapse.analysis.noise_stage import noise_model_stage
+    from supercollapse.stages.analysis import noise_model_stage
     from supercollapse.io import read_table, write_table
     from supercollapse.schemas import CURVES, NOISE_PREDICTIONS, NOISE_RMSE
 
@@ -138,11 +138,11 @@ def test_stage_writes_alpha_rmse_predictions_and_the_figure(tmp_path):
         path = tmp_path / f"{schedule}-d{decay:g}.parquet"
         write_table(path, table)
         runs.append((str(path), schedule, decay))
-    out = noise_model_stage(runs, tmp_path / "alpha.json", tmp_path / "rmse.parquet", tmp_path / "pred.parquet",
-                            "fourier", n_boot=200, seed=0)
+    noise_model_stage(runs, tmp_path / "alpha.json", tmp_path / "rmse.parquet", tmp_path / "pred.parquet", "fourier",
+                      n_boot=200, seed=0, extra={})
     saved = json.loads((tmp_path / "alpha.json").read_text())
     assert saved["alpha"] == pytest.approx(0.25, abs=0.02) and saved["alpha_ci"][0] <= 0.25 <= saved["alpha_ci"][1]
-    assert out["pooled"]["ratio"] > 3 and len(saved["alpha_by_run"]) == 8
+    assert saved["pooled"]["ratio"] > 3 and len(saved["alpha_by_run"]) == 8
     # Averaging over seeds first removes the shared-noise part of the error, never adds to the baseline's.
     assert saved["seed_mean_curves"]["n_seeds"] == 3 and saved["seed_mean_curves"]["ratio"] > 3
     assert read_table(tmp_path / "rmse.parquet", NOISE_RMSE).num_rows == 8 * 3
@@ -151,4 +151,5 @@ def test_stage_writes_alpha_rmse_predictions_and_the_figure(tmp_path):
     plots.noise_model_figure(tmp_path / "pred.parquet", tmp_path / "alpha.json", tmp_path / "fig.png", cfg)
     assert (tmp_path / "fig.png").stat().st_size > 0
     with pytest.raises(ValueError, match="exactly one 'const'"):
-        noise_model_stage(runs[1:], tmp_path / "a.json", tmp_path / "r.parquet", tmp_path / "p.parquet", "fourier", 10, 0)
+        noise_model_stage(runs[1:], tmp_path / "a.json", tmp_path / "r.parquet", tmp_path / "p.parquet", "fourier", 10, 0,
+                          {})

@@ -140,7 +140,7 @@ def test_summary_stage_writes_one_row_per_task_and_study(artifacts, tmp_path):
 
 
 def _alpha_json(with_optional: bool = True) -> dict:
-    """A schedule study's alpha.json (analysis/noise_stage.py), numbers of the default Fourier study."""
+    """A schedule study's alpha.json (stages/analysis.py, noise_model_stage), numbers of the default Fourier study."""
     fit = {"task": "b", "alpha": 0.2479, "alpha_ci": [0.2392, 0.2533], "n_seeds": 4, "n_boot": 1000,
            "pooled": {"rmse_baseline": 0.02086, "rmse_model": 0.005620, "ratio": 3.712},
            "alpha_by_run": {"linear/1": 0.2537}}

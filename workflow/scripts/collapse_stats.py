@@ -1,4 +1,4 @@
-"""Thin adapter: rule collapse_stats -> supercollapse.analysis.stage.collapse_stage."""
+"""Thin adapter: rule collapse_stats -> supercollapse.stages.analysis.collapse_stage."""
 import sys
 from pathlib import Path
 
@@ -7,8 +7,8 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.analysis.stage import collapse_stage  # noqa: E402
+from supercollapse.stages.analysis import collapse_stage  # noqa: E402
 
 out = snakemake.output
 collapse_stage(list(snakemake.input.runs), snakemake.input.lhat, out.normalized, out.statistics, out.summary,
-               snakemake.params.analysis, sensitivity_path=out.sensitivity)
+               out.sensitivity, **snakemake.params.analysis)

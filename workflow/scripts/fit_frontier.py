@@ -1,4 +1,4 @@
-"""Thin adapter: rule fit_frontier -> supercollapse.analysis.stage.frontier_stage."""
+"""Thin adapter: rule fit_frontier -> supercollapse.stages.analysis.frontier_stage."""
 import sys
 from pathlib import Path
 
@@ -7,8 +7,8 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.analysis.stage import frontier_stage  # noqa: E402
+from supercollapse.stages.analysis import frontier_stage  # noqa: E402
 
-frontier_stage(list(snakemake.input), snakemake.output.horizon, snakemake.output.envelope,
-               snakemake.params.n_grid, extra={"code_hash": snakemake.params.code},
-               n_boot=snakemake.params.n_boot, seed=snakemake.params.seed, truncated=snakemake.params.truncated)
+p = snakemake.params
+frontier_stage(list(snakemake.input), snakemake.output.horizon, snakemake.output.envelope, p.n_grid, p.n_boot, p.seed,
+               p.truncated, extra={"code_hash": p.code})

@@ -1,4 +1,4 @@
-"""Thin adapter: rule fit_lhat -> supercollapse.analysis.stage.lhat_stage."""
+"""Thin adapter: rule fit_lhat -> supercollapse.stages.analysis.lhat_stage."""
 import sys
 from pathlib import Path
 
@@ -7,7 +7,7 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.analysis.stage import lhat_stage  # noqa: E402
+from supercollapse.stages.analysis import lhat_stage  # noqa: E402
 
-lhat_stage(list(snakemake.input.runs), snakemake.output[0], snakemake.params.delta, snakemake.params.n_boot,
-           snakemake.params.seed, meta_path=snakemake.input.meta)
+p = snakemake.params
+lhat_stage(list(snakemake.input.runs), snakemake.input.meta, snakemake.output[0], p.delta, p.n_boot, p.seed)

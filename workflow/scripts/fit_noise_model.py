@@ -1,4 +1,4 @@
-"""Thin adapter: rule fit_noise_model -> supercollapse.analysis.noise_stage.noise_model_stage."""
+"""Thin adapter: rule fit_noise_model -> supercollapse.stages.analysis.noise_model_stage."""
 import sys
 from pathlib import Path
 
@@ -7,9 +7,9 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.analysis.noise_stage import noise_model_stage  # noqa: E402
+from supercollapse.stages.analysis import noise_model_stage  # noqa: E402
 
-runs = [(path, schedule, decay) for path, (schedule, decay) in zip(snakemake.input.runs, snakemake.params.runs)]
-noise_model_stage(runs, snakemake.output.alpha, snakemake.output.rmse, snakemake.output.predictions,
-                  snakemake.wildcards.task, snakemake.params.n_boot, snakemake.params.seed,
-                  extra={"code_hash": snakemake.params.code, "study": snakemake.params.study})
+p, out = snakemake.params, snakemake.output
+runs = [(path, schedule, decay) for path, (schedule, decay) in zip(snakemake.input.runs, p.runs)]
+noise_model_stage(runs, out.alpha, out.rmse, out.predictions, snakemake.wildcards.task, p.n_boot, p.seed,
+                  extra={"code_hash": p.code, "study": p.study})

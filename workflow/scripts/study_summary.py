@@ -1,4 +1,4 @@
-"""Thin adapter: rule study_summary -> supercollapse.analysis.stage.studies_stage."""
+"""Thin adapter: rule study_summary -> supercollapse.stages.analysis.studies_stage."""
 import sys
 from pathlib import Path
 
@@ -7,6 +7,6 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.analysis.stage import studies_stage  # noqa: E402
+from supercollapse.stages.analysis import studies_stage  # noqa: E402
 
 studies_stage(snakemake.wildcards.task, list(snakemake.input), snakemake.params.studies, snakemake.output[0])

@@ -1,4 +1,4 @@
-"""Thin adapter: rule theory_curves -> supercollapse.analysis.theory.theory_stage."""
+"""Thin adapter: rule theory_curves -> supercollapse.stages.analysis.theory_stage."""
 import sys
 from pathlib import Path
 
@@ -7,6 +7,6 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.analysis.theory import theory_stage  # noqa: E402
+from supercollapse.stages.analysis import theory_stage  # noqa: E402
 
-theory_stage(snakemake.params.theory, snakemake.output[0])
+theory_stage(snakemake.output[0], **snakemake.params.theory)

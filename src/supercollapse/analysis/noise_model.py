@@ -26,10 +26,13 @@ Choices (ours, stated):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+
+from ..schemas import NOISE_PREDICTIONS, NOISE_RMSE
 
 RUN_KEYS = ("schedule", "decay_frac", "seed")
 
@@ -164,16 +167,50 @@ def run_rmse(points: pl.DataFrame, alpha: float) -> pl.DataFrame:
     ).with_columns((pl.col("rmse_baseline") / pl.col("rmse_model")).alias("ratio")).sort(RUN_KEYS)
 
 
-def pooled_rmse_ratio(points: pl.DataFrame, alpha: float) -> dict:
+@dataclass(frozen=True)
+class RmseRatio:
+    """Pooled RMSEs over the decay phase of the equal-tau baseline and of the model, and their ratio."""
+
+    rmse_baseline: float
+    rmse_model: float
+    ratio: float  # rmse_baseline / rmse_model (inf for a perfect model)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SeedMeanRmse(RmseRatio):
+    n_seeds: int  # seeds averaged
+    n_points: int  # (schedule, decay_frac, step) points every seed has
+
+
+@dataclass(frozen=True)
+class OutOfSampleRmse:
+    """The pooled RMSE ratio with each (schedule, decay_frac) predicted by α fitted on the others."""
+
+    ratio: float | None  # None: no run had other runs to fit on, or the model's RMSE is 0
+    alphas: dict[str, float]  # "schedule/decay_frac" -> the α it was predicted with
+    rmse_baseline: float | None = None  # None: no run had other runs to fit on
+    rmse_model: float | None = None
+
+    def to_dict(self) -> dict:
+        if self.rmse_baseline is None:
+            return {"ratio": self.ratio, "alphas": self.alphas}
+        return {"rmse_baseline": self.rmse_baseline, "rmse_model": self.rmse_model, "ratio": self.ratio,
+                "alphas": self.alphas}
+
+
+def pooled_rmse_ratio(points: pl.DataFrame, alpha: float) -> RmseRatio:
     """Pooled over every decay-phase point of every scheduled run: RMSE of the baseline and of the model."""
     d = points.filter(pl.col("decaying"))
     res = d["residual"].to_numpy()
     model = res - alpha * d["regressor"].to_numpy()
     base, fit = float(np.sqrt(np.mean(res**2))), float(np.sqrt(np.mean(model**2)))
-    return {"rmse_baseline": base, "rmse_model": fit, "ratio": base / fit if fit > 0 else float("inf")}
+    return RmseRatio(rmse_baseline=base, rmse_model=fit, ratio=base / fit if fit > 0 else float("inf"))
 
 
-def seed_mean_rmse_ratio(points: pl.DataFrame, alpha: float) -> dict:
+def seed_mean_rmse_ratio(points: pl.DataFrame, alpha: float) -> SeedMeanRmse:
     """The pooled RMSEs between seed-mean curves: at each (schedule, decay_frac, step) of the decay phase the
     observed, predicted and baseline losses are averaged over the seeds first (points every seed has only).
 
@@ -186,11 +223,11 @@ def seed_mean_rmse_ratio(points: pl.DataFrame, alpha: float) -> dict:
          .filter(pl.col("len") == n_seeds))
     base = float(np.sqrt(np.mean((m["loss"] - m["loss_baseline"]).to_numpy() ** 2)))
     fit = float(np.sqrt(np.mean((m["loss"] - m["loss_pred"]).to_numpy() ** 2)))
-    return {"rmse_baseline": base, "rmse_model": fit, "ratio": base / fit if fit > 0 else float("inf"),
-            "n_seeds": int(n_seeds), "n_points": int(m.height)}
+    return SeedMeanRmse(rmse_baseline=base, rmse_model=fit, ratio=base / fit if fit > 0 else float("inf"),
+                        n_seeds=int(n_seeds), n_points=int(m.height))
 
 
-def out_of_sample_ratio(points: pl.DataFrame) -> dict:
+def out_of_sample_ratio(points: pl.DataFrame) -> OutOfSampleRmse:
     """Pooled RMSE ratio when each (schedule, decay_frac) is predicted with α fitted on the others only."""
     groups = points.select("schedule", "decay_frac").unique().sort("schedule", "decay_frac")
     sq_base, sq_model, alphas = [], [], {}
@@ -205,11 +242,11 @@ def out_of_sample_ratio(points: pl.DataFrame) -> dict:
         sq_base.append(d["residual"].to_numpy() ** 2)
         sq_model.append((d["residual"].to_numpy() - a * d["regressor"].to_numpy()) ** 2)
     if not sq_base:
-        return {"ratio": None, "alphas": alphas}
+        return OutOfSampleRmse(ratio=None, alphas=alphas)
     base = float(np.sqrt(np.mean(np.concatenate(sq_base))))
     model = float(np.sqrt(np.mean(np.concatenate(sq_model))))
-    return {"rmse_baseline": base, "rmse_model": model, "ratio": base / model if model > 0 else None,
-            "alphas": alphas}
+    return OutOfSampleRmse(ratio=base / model if model > 0 else None, alphas=alphas, rmse_baseline=base,
+                           rmse_model=model)
 
 
 def alpha_by_run(points: pl.DataFrame) -> dict[str, float]:
@@ -219,3 +256,64 @@ def alpha_by_run(points: pl.DataFrame) -> dict[str, float]:
         if float((g["regressor"] ** 2).sum()) > 0:
             out[f"{schedule}/{decay_frac:g}"] = fit_alpha(g["regressor"].to_numpy(), g["residual"].to_numpy())
     return dict(sorted(out.items()))
+
+
+MODEL = ("L(t) = L_const(tau(t)) + alpha (eta(t)/eta_peak - 1) Tr(P^-1 Sigma)(t); L_const interpolated in "
+         "(log tau, log L) from the same seed's constant-LR run; RMSEs over the decay phase")
+
+
+def reference_run(runs: list[tuple]) -> tuple[tuple, list[tuple]]:
+    """(the "const" run, the others) of a schedule study's runs, each a tuple whose second item is its schedule."""
+    const = [r for r in runs if r[1] == "const"]
+    if len(const) != 1:
+        raise ValueError(f"the schedule study needs exactly one 'const' run as its reference, got {len(const)}")
+    if len(runs) < 2:
+        raise ValueError("the schedule study needs at least one scheduled run beside 'const'")
+    return const[0], [r for r in runs if r[1] != "const"]
+
+
+@dataclass(frozen=True)
+class NoiseModelFit:
+    """One task's α with its CI, its checks and the scored predictions (alpha.json, rmse and predictions)."""
+
+    task: str
+    runs: list[tuple[str, float]]  # (schedule, decay_frac) of every run of the study, "const" included
+    fit: AlphaFit
+    alpha_by_run: dict[str, float]
+    pooled: RmseRatio
+    out_of_sample: OutOfSampleRmse
+    seed_mean: SeedMeanRmse
+    run_rmse: pl.DataFrame  # `run_rmse` with the task (schema NOISE_RMSE's columns)
+    predictions: pl.DataFrame  # every row of `design` with its prediction and the task (NOISE_PREDICTIONS')
+
+    def to_dict(self) -> dict:
+        """The content of alpha.json, less the rule's extras."""
+        return {"task": self.task, "alpha": self.fit.alpha, "alpha_ci": list(self.fit.ci), "ci_level": self.fit.level,
+                "ci_method": "percentile bootstrap over seeds (each seed with all its runs)",
+                "n_boot": self.fit.n_boot, "n_seeds": self.fit.n_seeds, "n_points": self.fit.n_points,
+                "alpha_by_run": self.alpha_by_run, "pooled": self.pooled.to_dict(),
+                "out_of_sample": self.out_of_sample.to_dict(), "seed_mean_curves": self.seed_mean.to_dict(),
+                "runs": [{"schedule": s, "decay_frac": float(f)} for s, f in self.runs], "model": MODEL}
+
+    def rmse_table(self) -> pa.Table:
+        return pa.Table.from_pandas(self.run_rmse.select(NOISE_RMSE.names).to_pandas(), schema=NOISE_RMSE,
+                                    preserve_index=False)
+
+    def predictions_table(self) -> pa.Table:
+        return pa.Table.from_pandas(self.predictions.select(NOISE_PREDICTIONS.names).to_pandas(),
+                                    schema=NOISE_PREDICTIONS, preserve_index=False)
+
+
+def fit_noise_model(const: pl.DataFrame, scheduled: pl.DataFrame, runs: list[tuple[str, float]], task: str,
+                    n_boot: int, seed: int, level: float = 0.95) -> NoiseModelFit:
+    """Fit one α for the task over every scheduled run (curves of `design`) and score the predictions.
+
+    `runs`: (schedule, decay_frac) of every run, recorded as they are given."""
+    d = design(const, scheduled)
+    points = d.filter(pl.col("in_fit"))
+    fit = bootstrap_alpha(points, n_boot=n_boot, seed=seed, level=level)
+    return NoiseModelFit(
+        task=task, runs=runs, fit=fit, alpha_by_run=alpha_by_run(points), pooled=pooled_rmse_ratio(points, fit.alpha),
+        out_of_sample=out_of_sample_ratio(points), seed_mean=seed_mean_rmse_ratio(points, fit.alpha),
+        run_rmse=run_rmse(points, fit.alpha).with_columns(pl.lit(task).alias("task")),
+        predictions=with_prediction(d, fit.alpha).with_columns(pl.lit(task).alias("task")))

@@ -62,27 +62,41 @@ def normalized_theory_curves(x: np.ndarray, params: np.ndarray, terms: list[Powe
     return loss / end[:, None]
 
 
-def theory_stage(cfg: dict, out_path) -> None:
-    """Normalized curves of the configured power-law surface at gamma_scale * gamma* (schema THEORY)."""
-    import pyarrow as pa
+@dataclass(frozen=True)
+class TheoryCurves:
+    """Normalized curves of one surface at several horizon exponents."""
 
-    from ..io import write_table
-    from ..schemas import THEORY
+    gamma_star: float  # the exact-collapse exponent
+    gamma_scales: tuple[float, ...]  # horizon exponent / gamma_star of each set of curves
+    params: np.ndarray  # parameter counts
+    x: np.ndarray  # t / t*(p)
+    ell: np.ndarray  # [gamma_scale, params, x]
 
-    terms = [PowerLawTerm(float(t["a"]), float(t["mu"]), float(t["nu"])) for t in cfg["terms"]]
-    try:
-        gamma_star = collapse_gamma(terms)
-    except ValueError as err:
-        raise ValueError(f"theory.terms: {err}") from None
-    x = np.geomspace(float(cfg["x_min"]), 1.0, int(cfg["n_x"]))
-    params = np.geomspace(float(cfg["params_min"]), float(cfg["params_max"]), int(cfg["n_widths"]))
-    cols: dict[str, list] = {name: [] for name in THEORY.names}
-    for scale in cfg["gamma_scales"]:
-        ell = normalized_theory_curves(x, params, terms, float(scale) * gamma_star)
-        for p, row in zip(params, ell):
-            cols["gamma_scale"] += [float(scale)] * x.size
-            cols["gamma"] += [float(scale) * gamma_star] * x.size
-            cols["params"] += [float(p)] * x.size
-            cols["x"] += x.tolist()
-            cols["ell"] += row.tolist()
-    write_table(out_path, pa.Table.from_pydict(cols, schema=THEORY))
+    def to_table(self):
+        """Schema THEORY, one row per (gamma_scale, params, x) (pyarrow imported here: rules/common.smk
+        imports this module while Snakemake parses the workflow)."""
+        import pyarrow as pa
+
+        from ..schemas import THEORY
+
+        cols: dict[str, list] = {name: [] for name in THEORY.names}
+        for scale, curves in zip(self.gamma_scales, self.ell):
+            for p, row in zip(self.params, curves):
+                cols["gamma_scale"] += [scale] * self.x.size
+                cols["gamma"] += [scale * self.gamma_star] * self.x.size
+                cols["params"] += [float(p)] * self.x.size
+                cols["x"] += self.x.tolist()
+                cols["ell"] += row.tolist()
+        return pa.Table.from_pydict(cols, schema=THEORY)
+
+
+def theory_curves(terms: list[PowerLawTerm], gamma_scales: list[float], x_min: float, n_x: int, params_min: float,
+                  params_max: float, n_widths: int) -> TheoryCurves:
+    """Normalized curves at each gamma_scale * gamma*: `n_x` log-spaced x in [x_min, 1] for `n_widths`
+    log-spaced parameter counts in [params_min, params_max]."""
+    gamma_star = collapse_gamma(terms)
+    scales = tuple(float(scale) for scale in gamma_scales)
+    x = np.geomspace(float(x_min), 1.0, int(n_x))
+    params = np.geomspace(float(params_min), float(params_max), int(n_widths))
+    ell = np.stack([normalized_theory_curves(x, params, terms, scale * gamma_star) for scale in scales])
+    return TheoryCurves(gamma_star=gamma_star, gamma_scales=scales, params=params, x=x, ell=ell)

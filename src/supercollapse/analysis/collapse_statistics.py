@@ -81,12 +81,24 @@ def collapse_stats(ell: np.ndarray, rel_raw: np.ndarray) -> CollapseStats:
     return CollapseStats(d_std, d_range, pooled_seed_std(ell), pooled_seed_std(rel_raw), f, p)
 
 
+@dataclass(frozen=True)
+class RatioIntervals:
+    """Intervals of Delta/sigma_norm and Delta/sigma_raw: per x, and of their mean over the window."""
+
+    ratio_norm_lo: np.ndarray
+    ratio_norm_hi: np.ndarray
+    ratio_raw_lo: np.ndarray
+    ratio_raw_hi: np.ndarray
+    mean_ratio_norm_ci: tuple[float, float]
+    mean_ratio_raw_ci: tuple[float, float]
+
+
 RATIO_CI_METHOD = ("Gaussian parametric bootstrap over seeds (seed residuals with their pooled covariance, width "
                    "means shrunk to the unbiased spread), used as a pivot: estimate / quantiles of estimate / rho")
 
 
 def bootstrap_ratios(ell: np.ndarray, rel_raw: np.ndarray, n_boot: int, seed: int,
-                     level: float = 0.95, window: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                     level: float = 0.95, window: np.ndarray | None = None) -> RatioIntervals:
     """CIs of Delta/sigma_norm and Delta/sigma_raw, per x and for their mean over the bool mask `window` (all x
     by default), from a Gaussian parametric bootstrap used as a pivot.
 
@@ -103,8 +115,7 @@ def bootstrap_ratios(ell: np.ndarray, rel_raw: np.ndarray, n_boot: int, seed: in
     - its rho is known in closed form (sqrt(max(Delta^2, sigma_norm^2 / n)) / sigma), so the replicates give
       the distribution of log(estimate / rho); the interval is the data's estimate divided by its quantiles.
 
-    Returns per-x arrays `ratio_norm_lo/hi`, `ratio_raw_lo/hi` and the window-mean intervals
-    `mean_ratio_norm_ci`, `mean_ratio_raw_ci` ((lo, hi); NaN where a ratio is undefined, e.g. zero noise).
+    Returns the per-x intervals and those of the window means (NaN where a ratio is undefined, e.g. zero noise).
     """
     _check(ell, rel_raw)
     k, n, m = ell.shape
@@ -146,6 +157,6 @@ def bootstrap_ratios(ell: np.ndarray, rel_raw: np.ndarray, n_boot: int, seed: in
     lo_r, hi_r = interval(est_r, rep_r, rho_r)
     mean_n = interval(np.mean(est_n[w]), rep_n[:, w].mean(axis=1), np.mean(rho_n[w]))
     mean_r = interval(np.mean(est_r[w]), rep_r[:, w].mean(axis=1), np.mean(rho_r[w]))
-    return {"ratio_norm_lo": lo_n, "ratio_norm_hi": hi_n, "ratio_raw_lo": lo_r, "ratio_raw_hi": hi_r,
-            "mean_ratio_norm_ci": (float(mean_n[0]), float(mean_n[1])),
-            "mean_ratio_raw_ci": (float(mean_r[0]), float(mean_r[1]))}
+    return RatioIntervals(ratio_norm_lo=lo_n, ratio_norm_hi=hi_n, ratio_raw_lo=lo_r, ratio_raw_hi=hi_r,
+                          mean_ratio_norm_ci=(float(mean_n[0]), float(mean_n[1])),
+                          mean_ratio_raw_ci=(float(mean_r[0]), float(mean_r[1])))
