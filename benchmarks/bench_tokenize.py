@@ -1,4 +1,4 @@
-"""Throughput of the data stage (data/token_task.py): Lichess games/s and CIFAR-5M images/s, 1 and N workers.
+"""Throughput of the tokenize stage (stages/data.py, data/tokenize.py): Lichess games/s and CIFAR-5M images/s, 1 and N workers.
 
 Fixtures are made locally in a temporary folder, in the real formats:
   lichess   one Parquet shard of Lichess-style movetext (move numbers, '1...' black numbers, a clock comment
@@ -32,7 +32,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from supercollapse.data.chess_offline import random_game  # noqa: E402
-from supercollapse.data.token_task import make_token_task  # noqa: E402
+from supercollapse.stages.data import tokenize_task  # noqa: E402
 from supercollapse.io import write_table  # noqa: E402
 
 
@@ -72,7 +72,7 @@ def run_case(cfg: dict, inputs: list, workdir: Path, workers: int) -> tuple[floa
     """(wall seconds, CPU seconds of all processes, meta)."""
     out = [workdir / "train.parquet", workdir / "test.parquet", workdir / "meta.json"]
     t0, c0 = time.perf_counter(), _cpu_seconds()
-    meta = make_token_task(cfg, inputs, *out, workers=workers)
+    meta = tokenize_task(cfg, inputs, *out, workers=workers)
     return time.perf_counter() - t0, _cpu_seconds() - c0, meta
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from supercollapse.data import chess as c
 from supercollapse.data.chess_offline import encode_random_games, random_game
-from supercollapse.data.token_task import make_token_task
+from supercollapse.stages.data import tokenize_task
 from supercollapse.data.tokens import read_tokens
 from supercollapse.io import read_json
 
@@ -74,7 +74,7 @@ def test_offline_stage_is_independent_of_workers(tmp_path):
     metas = []
     for w in (1, 2):
         d = tmp_path / f"w{w}"
-        metas.append(make_token_task(cfg, [], d / "train.parquet", d / "test.parquet", d / "meta.json", workers=w))
+        metas.append(tokenize_task(cfg, [], d / "train.parquet", d / "test.parquet", d / "meta.json", workers=w))
     np.testing.assert_array_equal(read_tokens(tmp_path / "w1/train.parquet"), read_tokens(tmp_path / "w2/train.parquet"))
     meta = read_json(tmp_path / "w1/meta.json")
     assert meta["sha256"] == metas[1]["sha256"]
@@ -92,20 +92,20 @@ def test_too_few_test_rows_names_the_key(tmp_path):
     cfg = dict(source="offline_chess", seq_len=32, test_fraction=0.1, seed=1, eval_sequences=10_000, n_games=20,
                max_plies=10, elo_suffix=False)
     with pytest.raises(ValueError, match="eval_sequences"):
-        make_token_task(cfg, [], tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "m.json")
+        tokenize_task(cfg, [], tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "m.json")
 
 
 def test_the_tokenize_script_does_not_load_jax():
-    """token_task forks its workers when JAX is not loaded (fork is unsafe once JAX's threads run): the rule's
+    """The tokenizer forks its workers when JAX is not loaded (fork is unsafe once JAX's threads run): the rule's
     script and every data module it imports must stay free of JAX."""
     script = Path(__file__).parents[1] / "workflow/scripts/tokenize.py"
     imports = [line.split(" import ")[0].replace("from ", "").strip() for line in script.read_text().splitlines()
                if line.startswith("from supercollapse")]
-    assert "supercollapse.data.token_task" in imports
+    assert "supercollapse.stages.data" in imports
     code = ("import sys; sys.path.insert(0, 'src'); import importlib; "
             + "; ".join(f"importlib.import_module({m!r})" for m in imports + ["supercollapse.data.lichess",
                                                                              "supercollapse.data.cifar5m"])
-            + "; from supercollapse.data.token_task import _start_method; "
+            + "; from supercollapse.data.tokenize import _start_method; "
             + "print('jax' in sys.modules, _start_method())")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True,
                          text=True, check=True)
@@ -115,6 +115,6 @@ def test_the_tokenize_script_does_not_load_jax():
 def test_workers_start_from_a_server_once_jax_is_loaded():
     import jax  # noqa: F401  (loaded: forking now could deadlock a worker)
 
-    from supercollapse.data.token_task import _start_method
+    from supercollapse.data.tokenize import _start_method
 
     assert _start_method() == "forkserver"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from supercollapse.data.cifar5m import grayscale_tokens, open_images
-from supercollapse.data.token_task import make_token_task
+from supercollapse.stages.data import tokenize_task
 from supercollapse.data.tokens import read_tokens
 from supercollapse.io import read_json
 
@@ -37,7 +37,7 @@ def test_stage_split_and_meta(tmp_path, compressed):
     cfg = {"source": "cifar5m", "seq_len": 1024, "test_fraction": 0.1, "seed": 3, "eval_sequences": 4,
            "parts": [0, 1], "mask_zero_targets": False}
     out = [tmp_path / "train.parquet", tmp_path / "test.parquet", tmp_path / "meta.json"]
-    make_token_task(cfg, paths, *out, workers=2)
+    tokenize_task(cfg, paths, *out, workers=2)
     train, test, meta = read_tokens(out[0]), read_tokens(out[1]), read_json(out[2])
     assert (len(train), len(test)) == (180, 20) == (meta["n_train"], meta["n_test"])
     assert meta["vocab_size"] == 256 and meta["bos_id"] is None and meta["vocab"] is None
@@ -53,4 +53,4 @@ def test_bad_seq_len_is_named(tmp_path):
     np.savez(tmp_path / "p.npz", X=np.zeros((10, 32, 32, 3), np.uint8))
     cfg = {"source": "cifar5m", "seq_len": 128, "test_fraction": 0.1, "seed": 0, "eval_sequences": 1}
     with pytest.raises(ValueError, match="seq_len must be 1024"):
-        make_token_task(cfg, [tmp_path / "p.npz"], tmp_path / "a", tmp_path / "b", tmp_path / "c")
+        tokenize_task(cfg, [tmp_path / "p.npz"], tmp_path / "a", tmp_path / "b", tmp_path / "c")

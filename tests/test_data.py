@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from supercollapse.data.fourier import make_target, sample_inputs
-from supercollapse.data.stage import load_fourier_task, make_fourier_task
+from supercollapse.stages.data import make_fourier_task, read_fourier_task
 from supercollapse.io import read_json
 
 
@@ -27,7 +27,7 @@ def test_data_stage_round_trip(tmp_path):
     cfg = {"input_dim": 4, "n_modes": 64, "pareto_exponent": 2.0, "eval_size": 128, "seed": 5}
     paths = [tmp_path / "target.parquet", tmp_path / "eval.parquet", tmp_path / "meta.json"]
     make_fourier_task(cfg, *paths)
-    target, x, y = load_fourier_task(paths[0], paths[1])
+    target, x, y = read_fourier_task(paths[0], paths[1])
     np.testing.assert_allclose(target(x.astype(np.float64)), y)
     meta = read_json(paths[2])
     assert meta["n_modes"] == 64 and meta["eval_size"] == 128
@@ -36,4 +36,4 @@ def test_data_stage_round_trip(tmp_path):
 
 def test_load_reports_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="target.parquet"):
-        load_fourier_task(tmp_path / "target.parquet", tmp_path / "eval.parquet")
+        read_fourier_task(tmp_path / "target.parquet", tmp_path / "eval.parquet")

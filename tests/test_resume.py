@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from supercollapse.data.stage import load_fourier_task, make_fourier_task
+from supercollapse.stages.data import make_fourier_task, read_fourier_task
 from supercollapse.train import checkpoint as ckpt
 from supercollapse.train.engine import RunSpec, train
 from supercollapse.train.tasks import FourierTask
@@ -87,7 +87,7 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(data):
     assert meta["resumed_from"]["step"] >= killed_at >= SPEC["steps"] // 8
     assert not (data / "results/.checkpoints").exists(), "checkpoint folder not removed on success"
 
-    task = FourierTask(*load_fourier_task(data / "target.parquet", data / "eval.parquet"))
+    task = FourierTask(*read_fourier_task(data / "target.parquet", data / "eval.parquet"))
     reference, _ = train(RunSpec(**SPEC), task)
     for column in ("step", "seed", "eval_loss", "train_loss", "lr", "tau"):
         np.testing.assert_array_equal(resumed.column(column).to_numpy(), reference.column(column).to_numpy(),

@@ -249,6 +249,10 @@ COORD_CHECK = pa.schema(
     ]
 )
 
+# The Fourier task (make_task): one row per mode of the target function, and one per evaluation input.
+FOURIER_TARGET = pa.schema([("freq", pa.list_(pa.int64())), ("weight", pa.float64()), ("phase", pa.float64())])
+FOURIER_EVAL = pa.schema([("x", pa.list_(pa.float32())), ("y", pa.float64())])
+
 # Token sequences of a transformer task (train.parquet / test.parquet): one row per sequence of `seq_len`
 # token ids; a row r gives inputs r[:-1] and targets r[1:]. uint16 holds every vocabulary we use (chess
 # characters, 256 grey levels). A function of seq_len because the list size is part of the Arrow type.

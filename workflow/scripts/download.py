@@ -1,5 +1,4 @@
-"""Thin adapter: rules download_lichess / download_cifar5m -> supercollapse.data.download.fetch."""
-import logging
+"""Thin adapter: rules download_lichess and download_cifar5m -> supercollapse.stages.data.download."""
 import sys
 from pathlib import Path
 
@@ -8,11 +7,7 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.data.cifar5m import open_images  # noqa: E402
-from supercollapse.data.download import fetch  # noqa: E402
-from supercollapse.data.lichess import check_shard  # noqa: E402
+from supercollapse.stages.data import download  # noqa: E402
 
 p = snakemake.params
-validate = {"lichess": lambda path: check_shard(path, elo_suffix=False), "cifar5m": open_images}[p.kind]
-fetch(p.url, snakemake.output.manifest.removesuffix(".manifest.json"), sha256=p.sha256, validate=validate,
-      timeout=p.timeout, retries=p.retries, log=logging.getLogger("download").info)
+download(p.kind, p.url, snakemake.output.manifest, p.sha256, p.timeout, p.retries)

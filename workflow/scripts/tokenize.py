@@ -1,5 +1,4 @@
-"""Thin adapter: rule tokenize -> supercollapse.data.token_task.make_token_task."""
-import logging
+"""Thin adapter: rule tokenize -> supercollapse.stages.data.tokenize_task."""
 import sys
 from pathlib import Path
 
@@ -8,9 +7,8 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.data.token_task import make_token_task  # noqa: E402
+from supercollapse.stages.data import tokenize_task  # noqa: E402
 
-meta = make_token_task(dict(snakemake.params.data), list(snakemake.params.raw), snakemake.output.train,
-                       snakemake.output.test, snakemake.output.meta, workers=snakemake.threads)
-logging.getLogger("tokenize").info("%s: %d train rows, %d test rows of %d tokens", meta["source"], meta["n_train"],
-                                   meta["n_test"], meta["seq_len"])
+out = snakemake.output
+tokenize_task(dict(snakemake.params.data), list(snakemake.params.raw), out.train, out.test, out.meta,
+              workers=snakemake.threads)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from ..data.stage import load_fourier_task
 from ..io import read_json, write_table
 from ..plan import RunPlan, token_meta
 from ..train import checkpoint as ckpt
 from ..train.engine import RunSpec, resolve_devices, train
 from ..train.tasks import FourierTask, TokenTask
+from .data import read_fourier_task
 
 log = logging.getLogger("supercollapse.train")
 
@@ -69,7 +69,7 @@ def load_task(spec: RunSpec, inputs: dict, eval_sequences: int | None = None):
     if missing:
         raise ValueError(f"a {spec.kind} job needs the inputs {list(INPUTS[spec.kind])}, missing {missing}")
     if spec.kind == "fourier_mlp":
-        return FourierTask(*load_fourier_task(inputs["target"], inputs["evalset"]))
+        return FourierTask(*read_fourier_task(inputs["target"], inputs["evalset"]))
     from ..data.tokens import read_tokens
 
     meta = read_json(inputs["meta"])

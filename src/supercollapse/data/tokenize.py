@@ -1,4 +1,4 @@
-"""The data stage of the transformer tasks: raw data -> train.parquet, test.parquet (schema TOKENS), meta.json.
+"""Tokenizers of the transformer tasks' sources: raw data -> rows of seq_len token ids (schema TOKENS).
 
 Sources (`data.source`): `offline_chess` (random legal games, no input files), `lichess` (downloaded Parquet
 shards), `cifar5m` (downloaded npz shards). Work is spread over `workers` processes (`_start_method`): units are
@@ -15,19 +15,14 @@ image per row (seq_len 1024).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
 import numpy as np
 
-from ..io import sha256_file, write_json
 from . import chess as chess_tok
-from .download import verified_manifest
 from .tokens import RowCutter, TokenWriter
 
-SOURCES = ("offline_chess", "lichess", "cifar5m")
 GAMES_PER_UNIT = 64  # offline games per worker task: about 0.1-1 s of work
 IMAGES_PER_UNIT = 16384
 
@@ -58,12 +53,6 @@ class _Star:
         return self.fn(*args)
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a file, taken from the download manifest beside it when that matches the file."""
-    m = verified_manifest(path)
-    return m["sha256"] if m and m.get("sha256") else sha256_file(path)
-
-
 # ---- offline chess -------------------------------------------------------------------------------------------
 def _offline_unit(seed: int, start: int, stop: int, max_plies: int, elo_suffix: bool):
     from .chess_offline import encode_random_games
@@ -71,7 +60,7 @@ def _offline_unit(seed: int, start: int, stop: int, max_plies: int, elo_suffix: 
     return encode_random_games(seed, start, stop, max_plies, elo_suffix)
 
 
-def _offline_chess(cfg: dict, train: TokenWriter, test: TokenWriter, workers: int) -> dict:
+def offline_chess(cfg: dict, inputs: list[str], train: TokenWriter, test: TokenWriter, workers: int) -> dict:
     n_games, seed = int(cfg["n_games"]), int(cfg["seed"])
     n_test = int(round(cfg["test_fraction"] * n_games))
     if not 0 < n_test < n_games:
@@ -151,7 +140,7 @@ def _movetext(value) -> str:
     return value
 
 
-def _lichess(cfg: dict, inputs: list[str], train: TokenWriter, test: TokenWriter, workers: int) -> dict:
+def lichess(cfg: dict, inputs: list[str], train: TokenWriter, test: TokenWriter, workers: int) -> dict:
     import pyarrow.parquet as pq
 
     from .lichess import check_shard
@@ -184,7 +173,7 @@ def _cifar_unit(path: str, start: int, stop: int):
     return tokenize_slice(path, start, stop)
 
 
-def _cifar5m(cfg: dict, inputs: list[str], train: TokenWriter, test: TokenWriter, workers: int) -> dict:
+def cifar5m(cfg: dict, inputs: list[str], train: TokenWriter, test: TokenWriter, workers: int) -> dict:
     from .cifar5m import TOKENS_PER_IMAGE, open_images
 
     if train.seq_len != TOKENS_PER_IMAGE:
@@ -210,45 +199,6 @@ def _cifar5m(cfg: dict, inputs: list[str], train: TokenWriter, test: TokenWriter
     return {"images": {"train": total - n_test, "test": n_test}, "images_per_part": dict(zip(map(str, inputs), counts))}
 
 
-# ---- the stage -------------------------------------------------------------------------------------------------
-def make_token_task(data_cfg: dict, inputs: list[str], train_path, test_path, meta_path, workers: int = 1) -> dict:
-    """Tokenize `data_cfg["source"]` from `inputs` (downloaded files; none for offline_chess) into the
-    contract's train/test Parquet files and meta.json. Returns the meta dict."""
-    source = data_cfg.get("source")
-    if source not in SOURCES:
-        raise ValueError(f"data.source {source!r}: expected one of {SOURCES}")
-    seq_len = int(data_cfg["seq_len"])
-    inputs = [str(p) for p in inputs]
-    with TokenWriter(train_path, seq_len) as train, TokenWriter(test_path, seq_len) as test:
-        if source == "offline_chess":
-            details = _offline_chess(data_cfg, train, test, workers)
-        elif source == "lichess":
-            details = _lichess(data_cfg, inputs, train, test, workers)
-        else:
-            details = _cifar5m(data_cfg, inputs, train, test, workers)
-        n_train, n_test = train.rows, test.rows
-    eval_sequences = int(data_cfg.get("eval_sequences", 0))
-    for split, n in (("train", n_train), ("test", n_test)):
-        if n == 0:
-            raise ValueError(f"{source}: the {split} split has no complete row of data.seq_len {seq_len} tokens")
-    if n_test < eval_sequences:
-        raise ValueError(f"{source}: the test split has {n_test} rows, fewer than data.eval_sequences "
-                         f"({eval_sequences}); raise data.test_fraction or lower data.eval_sequences")
-    is_chess = source in ("offline_chess", "lichess")
-    meta = {
-        "source": source,
-        "vocab_size": len(chess_tok.VOCAB) if is_chess else 256,
-        "seq_len": seq_len,
-        "n_train": n_train,
-        "n_test": n_test,
-        "bos_id": chess_tok.BOS_ID if is_chess else None,
-        "eos_id": chess_tok.EOS_ID if is_chess else None,
-        "vocab": list(chess_tok.VOCAB) if is_chess else None,
-        "mask_zero_targets": bool(data_cfg.get("mask_zero_targets", False)),
-        "config": data_cfg,
-        "sha256": {Path(train_path).name: file_sha256(train_path), Path(test_path).name: file_sha256(test_path),
-                   **{Path(p).name: file_sha256(p) for p in inputs}},
-        **details,
-    }
-    write_json(meta_path, meta)
-    return meta
+# data.source -> its tokenizer: (data config, input files, train writer, test writer, workers) -> details for
+# meta.json. `inputs` are the downloaded files (none for offline_chess).
+TOKENIZERS = {"offline_chess": offline_chess, "lichess": lichess, "cifar5m": cifar5m}
