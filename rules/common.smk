@@ -13,6 +13,7 @@ from supercollapse.codehash import source_hash  # noqa: E402
 from supercollapse.config_checks import NAME_PATTERN, schedule_tasks  # noqa: E402
 from supercollapse.data.download import raw_files  # noqa: E402
 from supercollapse.io import read_json  # noqa: E402
+from supercollapse.kinds import kind_of  # noqa: E402
 
 R = config["results"]
 DL = config["downloads"]
@@ -67,10 +68,8 @@ def task_pattern(kind):
 
 def task_data(wildcards):
     """Input function: the data artifacts of a task, by kind (the names supercollapse.stages.train reads)."""
-    base = f"{R}/{wildcards.task}/data"
-    if task_cfg(wildcards.task)["kind"] == "transformer":
-        return {"train": f"{base}/train.parquet", "test": f"{base}/test.parquet", "meta": f"{base}/meta.json"}
-    return {"target": f"{base}/target.parquet", "evalset": f"{base}/eval.parquet", "meta": f"{base}/meta.json"}
+    artifacts = kind_of(task_cfg(wildcards.task)).artifacts
+    return {name: f"{R}/{wildcards.task}/data/{file}" for name, file in artifacts.items()}
 
 
 def tokenize_threads():
@@ -171,7 +170,7 @@ def _width(widths, wildcards):
 def run_plan(wildcards, input):
     """The RunPlan of the training job of these wildcards (sweep, compute-optimal or schedule-study run)."""
     task, t = wildcards.task, task_cfg(wildcards.task)
-    meta = read_json(made(input.meta, "the task's data")) if t["kind"] == "transformer" else None
+    meta = read_json(made(input.meta, "the task's data")) if kind_of(t).tokenized else None
     if "schedule" in wildcards.keys():
         runs = {(s, f"{d:g}"): (s, d) for s, d in plan.schedule_runs(SCHED)}
         fit = HorizonFit.from_dict(read_json(made(input.horizon, "horizon fit"))) if "horizon" in input.keys() else None
@@ -194,7 +193,7 @@ def train_group(wildcards):
     """Small jobs share cluster submissions (how many: `group-components` in the profile)."""
     role, t = ("optimal" if "study" in wildcards.keys() else "sweep"), task_cfg(wildcards.task)
     meta_path = f"{R}/{wildcards.task}/data/meta.json"
-    if t["kind"] == "transformer" and not os.path.exists(meta_path):
+    if kind_of(t).tokenized and not os.path.exists(meta_path):
         return None  # a transformer task's size is unknown until its data is tokenized: not grouped
-    meta = read_json(meta_path) if t["kind"] == "transformer" else None
+    meta = read_json(meta_path) if kind_of(t).tokenized else None
     return plan.job_group(role, t, _width(t["collapse" if role == "optimal" else "sweep"]["widths"], wildcards), meta)

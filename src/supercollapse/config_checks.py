@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from .analysis.theory import PowerLawTerm, collapse_gamma
+from .kinds import kind_of
 from .plan import sweep_steps
 
 # Task and study names become folder names and wildcards.
@@ -74,7 +75,7 @@ def _check_schedules(config: dict) -> None:
     for name in schedule_tasks(config):
         task = config["tasks"][name]
         warmup = task["optim"]["warmup_steps"]
-        n_eval = task["data"].get("eval_size" if task["kind"] == "fourier_mlp" else "eval_sequences")
+        n_eval = task["data"].get(kind_of(task).eval_key)
         if n_eval is not None and sched["noise_examples"] > n_eval:
             raise ValueError(f"schedules.noise_examples ({sched['noise_examples']}) exceeds the {n_eval} evaluation "
                              f"examples of task {name} (the noise trace uses the first noise_examples of them)")

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from . import jobsize
 from .analysis.frontier import HorizonFit, horizon_compute, horizon_steps
-from .models.param_count import mlp_params, transformer_params
+from .kinds import kind_of
 from .train.eval_grid import eval_steps
 
 
@@ -50,37 +50,15 @@ class RunPlan:
         return cls(**{**d, "seeds": tuple(d["seeds"])})
 
 
-def token_meta(task_cfg: dict, meta: dict | None) -> dict:
-    """The meta.json fields a transformer task's size depends on, checked against the task's config."""
-    if meta is None:
-        raise ValueError("a transformer task's parameter count needs its data's meta.json (vocab_size); "
-                         "tokenize the data first")
-    for key in ("vocab_size", "seq_len"):
-        if not isinstance(meta.get(key), int) or meta[key] < 2:
-            raise ValueError(f"meta.json: {key} must be an integer >= 2, got {meta.get(key)!r}")
-    seq_len = task_cfg["data"].get("seq_len")
-    if seq_len is not None and int(seq_len) != meta["seq_len"]:
-        raise ValueError(f"meta.json seq_len {meta['seq_len']} differs from the task's data.seq_len {seq_len}; "
-                         "re-tokenize the data")
-    return meta
-
-
 def model_params(task_cfg: dict, width: int, meta: dict | None = None) -> int:
     """Parameter count of the task's model at `width`; a transformer task needs its data's `meta`."""
-    model = task_cfg["model"]
-    if task_cfg["kind"] == "fourier_mlp":
-        return mlp_params(width, model["depth"], task_cfg["data"]["input_dim"], model["expansion"])
-    meta = token_meta(task_cfg, meta)
-    return transformer_params(width, model["depth"], meta["vocab_size"], meta["seq_len"] - 1, model["expansion"])
+    return kind_of(task_cfg).params(task_cfg, width, meta)
 
 
 def tokens_per_step(task_cfg: dict, meta: dict | None = None) -> int:
     """Tokens of one update: the batch (samples) of the regression task, batch x (seq_len - 1) predicted
     tokens of a transformer task."""
-    batch = int(task_cfg["optim"]["batch_size"])
-    if task_cfg["kind"] == "fourier_mlp":
-        return batch
-    return batch * (token_meta(task_cfg, meta)["seq_len"] - 1)
+    return int(task_cfg["optim"]["batch_size"]) * kind_of(task_cfg).tokens_per_example(task_cfg, meta)
 
 
 def sweep_steps(task_cfg: dict, width: int) -> int:
@@ -90,34 +68,16 @@ def sweep_steps(task_cfg: dict, width: int) -> int:
     return by_width.get(int(width), int(sweep["steps"]))
 
 
-def job_flops(task_cfg: dict, width: int, seeds: int, steps: int, meta: dict | None = None) -> float:
-    """FLOPs of a training job at `width` (all seeds, evaluations and, for a transformer, attention)."""
-    params, batch, n_evals = model_params(task_cfg, width, meta), task_cfg["optim"]["batch_size"], task_cfg["n_evals"]
-    if task_cfg["kind"] == "fourier_mlp":
-        return jobsize.train_flops(params, steps, batch, seeds, n_evals, task_cfg["data"]["eval_size"])
-    context = meta["seq_len"] - 1
-    return jobsize.train_flops(params, steps, batch, seeds, n_evals, task_cfg["data"]["eval_sequences"], context,
-                               jobsize.attention_flops_per_token(task_cfg["model"]["depth"], width, context))
-
-
-def job_mem_mb(task_cfg: dict, width: int, seeds: int, meta: dict | None = None) -> int:
-    """Host memory (MB) of a training job at `width` (all seeds)."""
-    m, batch, params = task_cfg["model"], task_cfg["optim"]["batch_size"], model_params(task_cfg, width, meta)
-    if task_cfg["kind"] == "fourier_mlp":
-        return jobsize.mem_mb(params, seeds, batch, width, m["depth"], m["expansion"], task_cfg["data"]["eval_size"])
-    return jobsize.transformer_mem_mb(params, seeds, batch, width, m["depth"], m["expansion"], meta["seq_len"] - 1,
-                                      meta["vocab_size"], m["head_dim"])
-
-
 def _plan(task: str, task_cfg: dict, study: str, width: int, steps: int, seeds: tuple[int, ...], schedule: str,
           decay_frac: float, meta: dict | None, **extra) -> RunPlan:
     width, steps = int(width), int(steps)
-    flops = job_flops(task_cfg, width, len(seeds), steps, meta)
+    kind = kind_of(task_cfg)
+    flops = kind.job_flops(task_cfg, width, len(seeds), steps, meta)
     return RunPlan(task=task, study=study, width=width, params=model_params(task_cfg, width, meta), steps=steps,
                    tokens_per_step=tokens_per_step(task_cfg, meta), seeds=tuple(seeds), schedule=schedule,
                    decay_frac=float(decay_frac), evaluations=int(eval_steps(steps, int(task_cfg["n_evals"])).size),
                    flops=flops, runtime_min=jobsize.runtime_minutes(flops),
-                   mem_mb=job_mem_mb(task_cfg, width, len(seeds), meta), **extra)
+                   mem_mb=kind.job_mem_mb(task_cfg, width, len(seeds), meta), **extra)
 
 
 def sweep_plan(task: str, task_cfg: dict, width: int, meta: dict | None = None) -> RunPlan:
@@ -176,4 +136,5 @@ def job_group(role: str, task_cfg: dict, width: int, meta: dict | None = None) -
     DAG is built, and lies within the range of compute the sweep covered."""
     longest = max(sweep_steps(task_cfg, w) for w in task_cfg["sweep"]["widths"])
     seeds = task_cfg["collapse" if role == "optimal" else "sweep"]["seeds"]
-    return f"{role}_small" if jobsize.is_small_job(job_flops(task_cfg, width, seeds, longest, meta)) else None
+    flops = kind_of(task_cfg).job_flops(task_cfg, width, seeds, longest, meta)
+    return f"{role}_small" if jobsize.is_small_job(flops) else None

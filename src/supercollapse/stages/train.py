@@ -1,8 +1,8 @@
 """The training rules' jobs: a run's plan (plan.py) and its task's data in, its curves (schema CURVES) out.
 
 A job's inputs are named as in the training rules: a `fourier_mlp` task reads the make_task artifacts
-(`target`, `evalset`), a `transformer` task the tokenize artifacts (`train`, `test`, `meta`); both have a
-`meta` (meta.json). Imports JAX: start the device claim (workflow.start_device_job) before importing this.
+(`target`, `evalset`), a `transformer` task the tokenize artifacts (`train`, `test`); both have a `meta`
+(meta.json): KINDS[kind].artifacts. Imports JAX: start the device claim (workflow.start_device_job) before importing this.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 
 from ..io import read_json, write_table
-from ..plan import RunPlan, token_meta
+from ..kinds import KINDS, kind_of
+from ..plan import RunPlan
 from ..train import checkpoint as ckpt
 from ..train.engine import RunSpec, resolve_devices, train
 from ..train.tasks import FourierTask, TokenTask
@@ -18,20 +19,11 @@ from .data import read_fourier_task
 
 log = logging.getLogger("supercollapse.train")
 
-INPUTS = {"fourier_mlp": ("target", "evalset"), "transformer": ("train", "test", "meta")}
-
-
 def _model_fields(task_cfg: dict, meta: dict | None) -> dict:
     """The RunSpec fields that define the task's model (and, for tokens, its loss)."""
-    model, kind = task_cfg["model"], task_cfg["kind"]
-    fields = {"kind": kind, "depth": int(model["depth"]), "expansion": int(model["expansion"]),
-              "base_width": int(model["base_width"])}
-    if kind == "fourier_mlp":
-        return {**fields, "input_dim": int(task_cfg["data"]["input_dim"])}
-    meta = token_meta(task_cfg, meta)
-    return {**fields, "vocab_size": int(meta["vocab_size"]), "seq_len": int(meta["seq_len"]),
-            "mask_zero_targets": bool(meta.get("mask_zero_targets", False)), "head_dim": int(model["head_dim"]),
-            "attention": str(model.get("attention", "xla"))}
+    model = task_cfg["model"]
+    return {"kind": task_cfg["kind"], "depth": int(model["depth"]), "expansion": int(model["expansion"]),
+            "base_width": int(model["base_width"]), **kind_of(task_cfg).model_fields(task_cfg, meta)}
 
 
 def _optim_fields(task_cfg: dict) -> dict:
@@ -61,15 +53,12 @@ def run_spec(plan: RunPlan, task_cfg: dict, meta: dict | None = None) -> RunSpec
     return spec
 
 
-def load_task(spec: RunSpec, inputs: dict, eval_sequences: int | None = None):
-    """The task adapter of a job from its named input files (INPUTS[spec.kind]).
+def _fourier_task(inputs: dict, eval_sequences: int | None) -> FourierTask:
+    return FourierTask(*read_fourier_task(inputs["target"], inputs["evalset"]))
 
-    A transformer task evaluates on the first `eval_sequences` test rows (all of them when None)."""
-    missing = [name for name in INPUTS[spec.kind] if name not in inputs]
-    if missing:
-        raise ValueError(f"a {spec.kind} job needs the inputs {list(INPUTS[spec.kind])}, missing {missing}")
-    if spec.kind == "fourier_mlp":
-        return FourierTask(*read_fourier_task(inputs["target"], inputs["evalset"]))
+
+def _token_task(inputs: dict, eval_sequences: int | None) -> TokenTask:
+    """A transformer task evaluates on the first `eval_sequences` test rows (all of them when None)."""
     from ..data.tokens import read_tokens
 
     meta = read_json(inputs["meta"])
@@ -80,6 +69,18 @@ def load_task(spec: RunSpec, inputs: dict, eval_sequences: int | None = None):
                              f"({eval_sequences})")
         test = test[:eval_sequences]
     return TokenTask(read_tokens(inputs["train"]), test, bool(meta.get("mask_zero_targets", False)))
+
+
+# Task kind -> the engine adapter (train/tasks.py) of a job, from its named input files (kinds.py artifacts).
+LOADERS = {"fourier_mlp": _fourier_task, "transformer": _token_task}
+
+
+def load_task(spec: RunSpec, inputs: dict, eval_sequences: int | None = None):
+    """The task adapter of a job from its named input files (KINDS[spec.kind].artifacts)."""
+    missing = [name for name in KINDS[spec.kind].artifacts if name not in inputs]
+    if missing:
+        raise ValueError(f"a {spec.kind} job needs the inputs {list(KINDS[spec.kind].artifacts)}, missing {missing}")
+    return LOADERS[spec.kind](inputs, eval_sequences)
 
 
 def run_job(spec: RunSpec, inputs: dict, out_path, extra_meta: dict | None = None,
@@ -108,11 +109,11 @@ def train_run(plan: dict, task_cfg: dict, inputs: dict, out_path, execution: dic
     `execution`: how to run it, none of which changes what is computed (so none is a rerun trigger):
     `results` (where checkpoints live), `checkpoint` (every_s, every_steps), `devices`, `data_placement`."""
     plan = RunPlan.from_dict(plan)
-    meta = read_json(inputs["meta"]) if task_cfg["kind"] == "transformer" else None
+    meta = read_json(inputs["meta"]) if kind_of(task_cfg).tokenized else None
     spec = run_spec(plan, task_cfg, meta)
     extra = {"code_hash": code_hash, **({"horizon": plan.horizon} if plan.horizon is not None else {})}
     policy = ckpt.CheckpointPolicy(ckpt.checkpoint_dir(execution["results"], out_path), **execution["checkpoint"])
-    return run_job(spec, {k: inputs[k] for k in INPUTS[spec.kind]}, out_path, extra_meta=extra, checkpoint=policy,
+    return run_job(spec, inputs, out_path, extra_meta=extra, checkpoint=policy,
                    devices=resolve_devices(execution["devices"]), eval_sequences=task_cfg["data"].get("eval_sequences"),
                    data_placement=execution["data_placement"])
 
