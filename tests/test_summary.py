@@ -17,13 +17,15 @@ STUDY_NAMES = ["optimal", "constant_lr"]
 
 
 def _horizon(gamma: float, isoflop_ok: bool = True) -> dict:
-    """Task b's horizon.json predates the width bootstrap (no bootstrap_widths) and its IsoFLOP fit failed."""
+    """Task b's width bootstrap was skipped (fewer than 3 interior widths) and its IsoFLOP fit failed."""
     iso = ({"gamma": gamma + 0.02, "exponent_se": 0.14, "r2": 0.93, "kappa": 0.005,
             "horizon_ratio_to_envelope": [1.03, 0.98, 1.01]} if isoflop_ok else {"error": "isoflop: no levels"})
     return {"kappa": 0.0042, "gamma": gamma, "exponent_se": 0.0496, "r2": 0.9984, "r2_grid": 0.838,
             "points_params": [924, 1616, 3576], "points_compute": [2e9, 6e9, 2e10], "isoflop": iso,
             "bootstrap": {"ci": {"gamma": [gamma - 0.07, gamma + 0.45], "kappa": [0.0024, 0.072]}, "n_boot": 100},
-            **({"bootstrap_widths": {"ci": {"gamma": [0.5, 0.9], "kappa": [0.001, 0.01]}}} if isoflop_ok else {})}
+            "truncated_widths": [], "truncated_policy": "exclude",
+            "bootstrap_widths": ({"ci": {"gamma": [0.5, 0.9], "kappa": [0.001, 0.01]}} if isoflop_ok else
+                                 {"ci": {"gamma": [None, None], "kappa": [None, None]}, "skipped": "2 widths"})}
 
 
 def _study_row(task: str, study: str, ratio: float) -> dict:
@@ -139,18 +141,16 @@ def test_summary_stage_writes_one_row_per_task_and_study(artifacts, tmp_path):
     assert parser.cells == md_cells
 
 
-def _alpha_json(with_optional: bool = True) -> dict:
+def _alpha_json(one_run: bool = False) -> dict:
     """A schedule study's alpha.json (stages/analysis.py, noise_model_stage), numbers of the default Fourier study."""
     fit = {"task": "b", "alpha": 0.2479, "alpha_ci": [0.2392, 0.2533], "n_seeds": 4, "n_boot": 1000,
            "pooled": {"rmse_baseline": 0.02086, "rmse_model": 0.005620, "ratio": 3.712},
-           "alpha_by_run": {"linear/1": 0.2537}}
-    if with_optional:  # older alpha.json files lack the seed-mean reading; one written by hand, the study's settings
-        fit |= {"out_of_sample": {"ratio": 3.703, "rmse_baseline": 0.02086, "rmse_model": 0.005634},
-                "seed_mean_curves": {"ratio": 6.019, "rmse_baseline": 0.02042, "rmse_model": 0.003392},
-                "study": {"width": 24, "steps": 4000, "seeds": 4}}
-    else:
-        fit |= {"out_of_sample": {"ratio": None, "alphas": {}}}
-    return fit
+           "alpha_by_run": {"linear/1": 0.2537},
+           "seed_mean_curves": {"ratio": 6.019, "rmse_baseline": 0.02042, "rmse_model": 0.003392},
+           "study": {"width": 24, "steps": 4000, "seeds": 4}}
+    if one_run:  # a study of one scheduled run: no other runs to predict it from
+        return fit | {"out_of_sample": {"ratio": None, "alphas": {}}}
+    return fit | {"out_of_sample": {"ratio": 3.703, "rmse_baseline": 0.02086, "rmse_model": 0.005634}}
 
 
 def test_noise_model_columns_when_the_schedule_study_runs(artifacts, tmp_path):
@@ -175,13 +175,13 @@ def test_noise_model_columns_when_the_schedule_study_runs(artifacts, tmp_path):
     assert "| a | " not in md.split("## SGD-noise model", 1)[1]  # no row for a task without the study
     assert "SGD-noise model" in (out / "s.html").read_text()
 
-    # An alpha.json without the optional readings (older code, or one run only): those cells read as missing.
-    write_json(tmp_path / "b" / "schedules" / "alpha.json", _alpha_json(with_optional=False))
+    # One scheduled run only: no out-of-sample reading, its cell reads as missing.
+    write_json(tmp_path / "b" / "schedules" / "alpha.json", _alpha_json(one_run=True))
     sm.summary_stage(["a", "b"], STUDY_NAMES, inputs, out / "s.parquet", out / "s.md", out / "s.html",
                      noise_tasks=["b"])
     row = pl.read_parquet(out / "s.parquet").filter(pl.col("task") == "b").row(0, named=True)
-    assert row["noise_width"] is None and row["noise_rmse_ratio_seed_mean"] is None and row["noise_alpha"] == 0.2479
-    assert "| b | – × 4 | 0.248 [0.239, 0.253] | 0.00562 vs 0.0209 | 3.7× | – | – |" in (out / "s.md").read_text()
+    assert row["noise_rmse_ratio_out_of_sample"] is None and row["noise_alpha"] == 0.2479
+    assert "| b | 24 × 4 | 0.248 [0.239, 0.253] | 0.00562 vs 0.0209 | 3.7× | – | 6× |" in (out / "s.md").read_text()
 
     # Without the study: no noise section, every noise column null.
     sm.summary_stage(["a", "b"], STUDY_NAMES, artifacts, out / "s.parquet", out / "s.md", out / "s.html")

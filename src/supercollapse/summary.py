@@ -7,13 +7,11 @@ twin and the captions, so a number reads the same wherever the report shows it.
 from __future__ import annotations
 
 import html
-import os
-from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
-from .io import read_json, read_table, write_table
+from .io import atomic_path, read_json, read_table, write_table
 from .schemas import LHAT_SENSITIVITY, STUDIES, SUMMARY, THEORY
 
 MISSING = "–"
@@ -89,8 +87,9 @@ def frontier_columns(horizon: dict, where: str = "horizon.json") -> dict:
     boot = _key(horizon, "bootstrap", where)
     ci = _key(boot, "ci", f"{where} bootstrap")
     gamma_ci, kappa_ci = _key(ci, "gamma", f"{where} bootstrap.ci"), _key(ci, "kappa", f"{where} bootstrap.ci")
-    # Older horizon.json files have no width bootstrap: its columns stay null.
-    widths_ci = horizon.get("bootstrap_widths", {}).get("ci", {}).get("gamma") or [None, None]
+    # null where the width bootstrap was skipped (fewer than 3 interior argmin widths)
+    widths_ci = _key(_key(_key(horizon, "bootstrap_widths", where), "ci", f"{where} bootstrap_widths"), "gamma",
+                     f"{where} bootstrap_widths.ci")
     iso = _key(horizon, "isoflop", where)
     ratios = iso.get("horizon_ratio_to_envelope") or []
     return {
@@ -100,9 +99,9 @@ def frontier_columns(horizon: dict, where: str = "horizon.json") -> dict:
         "gamma_widths_lo": widths_ci[0], "gamma_widths_hi": widths_ci[1],
         "frontier_r2": _key(horizon, "r2", where), "frontier_r2_grid": _key(horizon, "r2_grid", where),
         "frontier_points": len(_key(horizon, "points_params", where)),
-        # Widths whose argmin interval the sweep cut, kept in the fit (sweep.truncated: include); older files: 0.
-        "frontier_points_truncated": (len(horizon.get("truncated_widths") or [])
-                                      if horizon.get("truncated_policy") == "include" else 0),
+        # Widths whose argmin interval the sweep cut, kept in the fit (sweep.truncated: include).
+        "frontier_points_truncated": (len(_key(horizon, "truncated_widths", where))
+                                      if _key(horizon, "truncated_policy", where) == "include" else 0),
         # An IsoFLOP fit that failed records {"error": ...} instead: its columns stay null.
         "isoflop_gamma": iso.get("gamma"), "isoflop_gamma_se": iso.get("exponent_se"), "isoflop_r2": iso.get("r2"),
         "isoflop_horizon_ratio_min": min(ratios) if ratios else None,
@@ -168,9 +167,9 @@ def noise_columns(fit: dict | None, where: str = "alpha.json") -> dict:
         "noise_rmse_model": _key(pooled, "rmse_model", f"{where} pooled"),
         "noise_rmse_baseline": _key(pooled, "rmse_baseline", f"{where} pooled"),
         "noise_rmse_ratio": _key(pooled, "ratio", f"{where} pooled"),
-        # null where undefined (a single scheduled run has no "others") or from older code (no seed-mean reading)
-        "noise_rmse_ratio_out_of_sample": fit.get("out_of_sample", {}).get("ratio"),
-        "noise_rmse_ratio_seed_mean": fit.get("seed_mean_curves", {}).get("ratio"),
+        # null where undefined (a single scheduled run has no "others")
+        "noise_rmse_ratio_out_of_sample": _key(_key(fit, "out_of_sample", where), "ratio", f"{where} out_of_sample"),
+        "noise_rmse_ratio_seed_mean": _key(_key(fit, "seed_mean_curves", where), "ratio", f"{where} seed_mean_curves"),
     }
 
 
@@ -315,12 +314,8 @@ def html_page(table: pa.Table) -> str:
 
 
 def write_text(path, text: str) -> None:
-    """Write text atomically (temporary name in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def summary_stage(tasks, studies, inputs: dict, parquet_path, markdown_path, html_path, noise_tasks=()) -> None:
@@ -346,7 +341,7 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
     if figure == "frontier":
         h = frontier_columns(read_json(inputs["horizon"]), str(inputs["horizon"]))
         return {"gamma": fmt_se(h["gamma"], h["gamma_se"]), "gamma_ci": _interval(h["gamma_lo"], h["gamma_hi"]),
-                # None (the caption leaves it out) for a horizon.json from before the width bootstrap
+                # None (the caption leaves it out) where the width bootstrap was skipped
                 "gamma_ci_widths": (None if h["gamma_widths_lo"] is None
                                     else _interval(h["gamma_widths_lo"], h["gamma_widths_hi"])),
                 "kappa": fmt_ci(h["kappa"], h["kappa_lo"], h["kappa_hi"]), "r2": fmt(h["frontier_r2"], 4),
@@ -358,7 +353,7 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
         lhat = read_json(inputs["lhat"])
         c = lhat_columns(lhat, str(inputs["lhat"]))
         return {"l_hat": fmt_ci(c["l_hat"], c["l_hat_lo"], c["l_hat_hi"]), "a": fmt_ci(c["a"], c["a_lo"], c["a_hi"]),
-                "b": fmt_ci(c["b"], c["b_lo"], c["b_hi"]), "n_end_points": len(lhat.get("end_points", []))}
+                "b": fmt_ci(c["b"], c["b_lo"], c["b_hi"]), "n_end_points": len(_key(lhat, "end_points", str(inputs["lhat"])))}
     if figure in ("collapse", "deviation"):
         s = read_json(inputs["summary"])
         where = str(inputs["summary"])
