@@ -25,7 +25,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "analysis": ("analysis", "stages/analysis.py", "io.py", "schemas.py"),
     "plots": ("plots.py", "io.py", "schemas.py"),
     # The summary table (and the caption numbers, which Snakemake does not count as rerun triggers).
-    "summary": ("summary.py", "io.py", "schemas.py"),
+    "summary": ("summary.py", "stages/report.py", "io.py", "schemas.py"),
 }
 
 

@@ -11,7 +11,7 @@ import html
 import polars as pl
 import pyarrow as pa
 
-from .io import atomic_path, read_json, read_table, write_table
+from .io import read_json, read_table
 from .schemas import LHAT_SENSITIVITY, STUDIES, SUMMARY, THEORY
 
 MISSING = "–"
@@ -313,25 +313,6 @@ def html_page(table: pa.Table) -> str:
     return "\n".join(parts + ["</body></html>"]) + "\n"
 
 
-def write_text(path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def summary_stage(tasks, studies, inputs: dict, parquet_path, markdown_path, html_path, noise_tasks=()) -> None:
-    """Rule summary_table: `inputs` holds the path lists horizon, studies, summary, lhat, sensitivity, and
-    alpha: one alpha.json per task of `noise_tasks` (the LR-schedule study's tasks, in that order)."""
-    noise_tasks, alpha = list(noise_tasks), list(inputs.get("alpha", []))
-    if len(alpha) != len(noise_tasks):
-        raise ValueError(f"{len(alpha)} alpha paths for the schedule study's {len(noise_tasks)} tasks {noise_tasks}")
-    table = read_summary_rows(list(tasks), list(studies), *(list(inputs[k]) for k in
-                              ("horizon", "studies", "summary", "lhat", "sensitivity")),
-                              alpha_paths=dict(zip(noise_tasks, alpha)))
-    write_table(parquet_path, table)
-    write_text(markdown_path, markdown(table))
-    write_text(html_path, html_page(table))
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Caption numbers: formatted strings for the report's captions, from a figure rule's own inputs
 
@@ -353,7 +334,8 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
         lhat = read_json(inputs["lhat"])
         c = lhat_columns(lhat, str(inputs["lhat"]))
         return {"l_hat": fmt_ci(c["l_hat"], c["l_hat_lo"], c["l_hat_hi"]), "a": fmt_ci(c["a"], c["a_lo"], c["a_hi"]),
-                "b": fmt_ci(c["b"], c["b_lo"], c["b_hi"]), "n_end_points": len(_key(lhat, "end_points", str(inputs["lhat"])))}
+                "b": fmt_ci(c["b"], c["b_lo"], c["b_hi"]),
+                "n_end_points": len(_key(lhat, "end_points", str(inputs["lhat"])))}
     if figure in ("collapse", "deviation"):
         s = read_json(inputs["summary"])
         where = str(inputs["summary"])

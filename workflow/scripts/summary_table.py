@@ -1,4 +1,4 @@
-"""Thin adapter: rule summary_table -> supercollapse.summary.summary_stage."""
+"""Thin adapter: rule summary_table -> supercollapse.stages.report.write_summary."""
 import sys
 from pathlib import Path
 
@@ -7,9 +7,9 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.summary import summary_stage  # noqa: E402
+from supercollapse.stages.report import write_summary  # noqa: E402
 
 i, o = snakemake.input, snakemake.output
-summary_stage(snakemake.params.tasks, snakemake.params.studies,
+write_summary(snakemake.params.tasks, snakemake.params.studies,
               {k: list(getattr(i, k)) for k in ("horizon", "studies", "summary", "lhat", "sensitivity", "alpha")},
               o.table, o.markdown, o.html, noise_tasks=snakemake.params.noise_tasks)
