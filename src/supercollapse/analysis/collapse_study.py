@@ -21,7 +21,7 @@ from .normalization import grid_curves
 # Trial L_hat values, as fractions of the gap between the fitted L_hat and the smallest end loss.
 LHAT_OFFSETS = (-1.0, -0.5, -0.25, -0.1, -0.05, 0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9)
 
-# The level of the Delta/sigma intervals (bootstrap_ratios' default).
+# The level of the Delta/sigma intervals.
 CI_LEVEL = 0.95
 
 
@@ -160,7 +160,7 @@ def collapse_study(df: pl.DataFrame, l_hat: float, l_hat_ci: tuple[float, float]
             for name, value in zip(("l_hat_lo", "l_hat_hi"), l_hat_ci) if np.isfinite(value)}
     return CollapseStudy(
         grid=grid, x_window=(x_min, x_max), l_hat=l_hat, widths=curves.widths, seeds_per_width=int(curves.ell.shape[1]),
-        stats=st, intervals=bootstrap_ratios(curves.ell, curves.rel_raw, int(n_boot), int(seed), window=window),
+        stats=st, intervals=bootstrap_ratios(curves.ell, curves.rel_raw, int(n_boot), int(seed), CI_LEVEL, window),
         n_boot=int(n_boot), summary=window_summary(st, window), l_hat_ci_ends=ends,
         sensitivity=lhat_sensitivity(df, l_hat, grid, window))
 

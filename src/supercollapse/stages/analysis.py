@@ -68,16 +68,15 @@ def lhat_stage(run_paths, meta_path, out_path, delta: float, n_boot: int, seed: 
             log.warning("L_hat sits on the entropy floor (its lower bound): the end points would put it lower")
 
 
-def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_path, sensitivity_path,
-                   **grid_and_bootstrap) -> None:
-    """Rule collapse_stats: normalized curves, Delta/sigma per x, their window summary and L_hat sensitivity.
-
-    `grid_and_bootstrap`: collapse_study's keywords (x_grid_min, x_grid_max, n_x, x_min, x_max, n_boot, seed).
-    """
+def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_path, sensitivity_path, *,
+                   x_grid_min: float, x_grid_max: float, n_x: int, x_min: float, x_max: float, n_boot: int,
+                   seed: int) -> None:
+    """Rule collapse_stats: normalized curves, Delta/sigma per x, their window summary and L_hat sensitivity."""
     df = read_curves(run_paths)
     lhat = read_json(lhat_path)
     l_hat = float(lhat["l_hat"])
-    study = collapse_study(df, l_hat, lhat["ci"]["l_hat"], **grid_and_bootstrap)
+    study = collapse_study(df, l_hat, lhat["ci"]["l_hat"], x_grid_min=x_grid_min, x_grid_max=x_grid_max, n_x=n_x,
+                           x_min=x_min, x_max=x_max, n_boot=n_boot, seed=seed)
     write_table(normalized_path, normalized_curves(df, l_hat))
     write_table(stats_path, study.statistics_table())
     write_table(sensitivity_path, study.sensitivity.to_table())
@@ -126,13 +125,12 @@ def noise_model_stage(runs: list[tuple[str, str, float]], alpha_path, rmse_path,
     write_json(alpha_path, {**model.to_dict(), **extra})
 
 
-def theory_stage(out_path, terms: list[dict], **grids) -> None:
-    """Rule theory_curves: normalized curves of the configured power-law surface (schema THEORY).
-
-    `grids`: theory_curves' keywords (gamma_scales, x_min, n_x, params_min, params_max, n_widths).
-    """
+def theory_stage(out_path, *, terms: list[dict], gamma_scales: list[float], x_min: float, n_x: int,
+                 params_min: float, params_max: float, n_widths: int) -> None:
+    """Rule theory_curves: normalized curves of the configured power-law surface (schema THEORY)."""
     try:
-        curves = theory_curves([PowerLawTerm(float(t["a"]), float(t["mu"]), float(t["nu"])) for t in terms], **grids)
+        curves = theory_curves([PowerLawTerm(float(t["a"]), float(t["mu"]), float(t["nu"])) for t in terms],
+                               gamma_scales, x_min, n_x, params_min, params_max, n_widths)
     except ValueError as err:
         raise ValueError(f"theory.terms: {err}") from None
     write_table(out_path, curves.to_table())
