@@ -33,7 +33,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -343,6 +343,183 @@ def choose_placement(placement: str, task, fraction: float = MAX_DATA_FRACTION, 
     return placement
 
 
+@dataclass
+class _Progress:
+    """A run's results and counters so far: what a checkpoint saves and a resumed run starts from."""
+
+    eval_loss: np.ndarray  # (seeds, evaluation points), NaN where not yet evaluated
+    train_loss: np.ndarray  # NaN at step 0 and where not yet evaluated
+    noise: np.ndarray  # Tr(P^-1 Sigma), NaN where not measured
+    done_updates: int = 0  # over all seed groups
+    compile_s: float | None = None  # the first segment's time, compilation included
+    elapsed_s: float = 0.0  # seconds trained before this process (a resumed run)
+    resumed_from: dict | None = None  # {"group", "step", "resumes"} of a resumed run
+    start: tuple[int, int] = (0, 0)  # (seed group, evaluation index) where this process goes on
+    saved: dict[str, np.ndarray] | None = None  # the checkpoint's arrays: state_i, the state of group start[0]
+
+
+def _restore(spec: RunSpec, checkpoint: ckpt.CheckpointPolicy | None, fingerprint: str,
+             steps_eval: np.ndarray) -> _Progress:
+    """The progress this run (`fingerprint`) saved in `checkpoint`, or a fresh start where there is none."""
+    progress = _Progress(*(np.full((len(spec.seeds), len(steps_eval)), np.nan) for _ in range(3)))
+    resume = ckpt.load(checkpoint, fingerprint) if checkpoint is not None else None
+    if resume is None:
+        return progress
+    header, arrays = resume
+    progress.eval_loss[:], progress.train_loss[:] = arrays["eval_loss"], arrays["train_loss"]
+    progress.noise[:] = arrays["noise_trace"]
+    group, eval_index = int(header["group"]), int(header["eval_index"])
+    progress.start, progress.saved = (group, eval_index + 1), arrays
+    progress.done_updates, progress.compile_s = int(header["done_updates"]), header["compile_s"]
+    progress.elapsed_s = float(header["elapsed_s"])
+    progress.resumed_from = {"group": group, "step": int(steps_eval[eval_index]),
+                             "resumes": int(header.get("resumes", 0)) + 1}
+    log.info("resuming width %d from checkpoint %s at seed group %d, step %d (%.0fs of training done)",
+             spec.width, checkpoint.path, group, progress.resumed_from["step"], progress.elapsed_s)
+    return progress
+
+
+def _group_state(spec: RunSpec, init, group: tuple[int, ...], mesh, saved: dict | None, checkpoint):
+    """(state, lr_tree) of a group of seeds: fresh, or the state in the arrays `saved` from `checkpoint`."""
+    state, lr_tree = initial_state(spec, init, group)
+    if saved is not None:
+        leaves, treedef = jax.tree.flatten(state)
+        saved = [saved[f"state_{i}"] for i in range(len(leaves))]
+        if [(a.shape, a.dtype) for a in saved] != [(a.shape, a.dtype) for a in leaves]:
+            raise ValueError(f"checkpoint {checkpoint.path} matches this run's fingerprint but not its state "
+                             "shapes; delete it")
+        state = jax.tree.unflatten(treedef, [jnp.asarray(a) for a in saved])
+    # Parameters and optimizer state live replicated on every device of the mesh.
+    return (state if mesh is None else jax.device_put(state, NamedSharding(mesh, P()))), lr_tree
+
+
+def _segment(spec: RunSpec, task, programs: Programs, data_keys, mesh, placement: str, block_bytes: int) -> Callable:
+    """segment(start, stop, state, lr_tree): a group's updates start .. stop-1, data on the device or streamed."""
+    if placement == "host":
+        return stream.HostStream(spec, task, np.asarray(data_keys), programs.run_block, mesh, block_bytes).run
+    return lambda start, stop, state, lr_tree: programs.run_segment((jnp.int32(start), jnp.int32(stop)), state, lr_tree)
+
+
+def _evaluations(spec: RunSpec, task, programs: Programs, groups: list[tuple[int, ...]], steps_eval: np.ndarray,
+                 progress: _Progress, mesh, placement: str, block_bytes: int, checkpoint) -> Iterator[tuple]:
+    """Train from `progress.start`, recording each evaluation in `progress`; yield (g, j, step, state, losses)."""
+    row = 0
+    for g, group in enumerate(groups):
+        rows, row = slice(row, row + len(group)), row + len(group)
+        if g < progress.start[0]:
+            continue
+        resumed = g == progress.start[0]
+        state, lr_tree = _group_state(spec, programs.init, group, mesh, progress.saved if resumed else None,
+                                      checkpoint)
+        segment = _segment(spec, task, programs, state[2], mesh, placement, block_bytes)
+        first = progress.start[1] if resumed else 0
+        prev = int(steps_eval[first - 1]) if first > 0 else 0
+        for j in range(first, len(steps_eval)):
+            step = int(steps_eval[j])
+            if step > prev:
+                t0 = time.perf_counter()
+                state = segment(prev, step, state, lr_tree)
+                if progress.compile_s is None:
+                    jax.block_until_ready(state)
+                    progress.compile_s = time.perf_counter() - t0
+                progress.done_updates += step - prev
+                prev = step
+            losses = np.asarray(programs.evaluate(state[0]), dtype=np.float64)
+            progress.eval_loss[rows, j] = losses
+            progress.train_loss[rows, j] = np.asarray(state[3], dtype=np.float64) if step > 0 else np.nan
+            if programs.noise is not None and step > 0:
+                progress.noise[rows, j] = np.asarray(programs.noise(state[0], state[1], lr_tree), np.float64)
+            yield g, j, step, state, losses
+
+
+def _checkpoint_due(policy: ckpt.CheckpointPolicy | None, last_eval: bool, new_updates: int,
+                    since_save_s: float) -> bool:
+    """Whether to save here: not at the run's last evaluation nor without new updates; else per the policy."""
+    return policy is not None and not last_eval and new_updates > 0 and (
+        since_save_s >= policy.every_s or (policy.every_steps is not None and new_updates >= policy.every_steps))
+
+
+def _save(policy: ckpt.CheckpointPolicy, fingerprint: str, progress: _Progress, g: int, j: int, step: int,
+          elapsed_s: float, state) -> None:
+    """Checkpoint the run at evaluation point j of seed group g: the curves so far and the group's state."""
+    # np.asarray copies to the host before the next segment donates these buffers.
+    host_state = {f"state_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(state))}
+    ckpt.save(policy, {
+        "fingerprint": fingerprint, "group": g, "eval_index": j, "step": step,
+        "done_updates": progress.done_updates, "compile_s": progress.compile_s, "elapsed_s": elapsed_s,
+        "resumes": 0 if progress.resumed_from is None else progress.resumed_from["resumes"]},
+        {"eval_loss": progress.eval_loss, "train_loss": progress.train_loss, "noise_trace": progress.noise,
+         **host_state})
+
+
+def _log_progress(spec: RunSpec, step: int, losses: np.ndarray, done_updates: int, total_updates: int,
+                  elapsed_s: float) -> None:
+    """Log the mean eval loss of a group of seeds (`losses`) at `step`, the run's throughput and its ETA."""
+    rate = done_updates * spec.batch_size * len(losses) / elapsed_s
+    eta = (total_updates - done_updates) * spec.batch_size * len(losses) / rate
+    log.info("width %d step %d/%d eval_loss %.5g samples/s %.0f tokens/s %.0f ETA %.0fs",
+             spec.width, step, spec.steps, float(np.mean(losses)), rate, rate * spec.tokens_per_example, eta)
+
+
+def _diverged(eval_loss: np.ndarray, train_loss: np.ndarray, steps_eval: np.ndarray) -> np.ndarray:
+    """(seeds,) True where a seed's curve has a non-finite loss (a train loss is NaN only at step 0)."""
+    finite = np.isfinite(eval_loss) & (np.isfinite(train_loss) | np.isnan(train_loss) & (steps_eval == 0))
+    return ~finite.all(axis=1)
+
+
+def _curves_table(spec: RunSpec, steps_eval: np.ndarray, schedule: np.ndarray, progress: _Progress,
+                  diverged: np.ndarray) -> pa.Table:
+    """The run's curves (schema CURVES): one row per seed and evaluation point."""
+    # eta(t) is the LR of the update applied at step t (of the last update at the final step);
+    # tau(t) = sum of the LRs of the t updates applied so far.
+    lr_now = spec.lr * schedule[np.minimum(steps_eval, spec.steps - 1)]
+    tau = spec.lr * np.concatenate([[0.0], np.cumsum(schedule)])[steps_eval]
+    n_s, n_e = progress.eval_loss.shape
+    tokens = steps_eval * spec.batch_size * spec.tokens_per_example
+    return pa.Table.from_pydict(
+        {
+            "task": [spec.task] * (n_s * n_e),
+            "study": [spec.study] * (n_s * n_e),
+            "width": np.full(n_s * n_e, spec.width, dtype=np.int64),
+            "depth": np.full(n_s * n_e, spec.depth, dtype=np.int64),
+            "params": np.full(n_s * n_e, spec.params, dtype=np.int64),
+            "seed": np.repeat(np.asarray(spec.seeds, dtype=np.int64), n_e),
+            "schedule": [spec.schedule] * (n_s * n_e),
+            "step": np.tile(steps_eval, n_s),
+            "tokens": np.tile(tokens, n_s).astype(np.int64),
+            "compute": np.tile(6.0 * spec.params * tokens.astype(np.float64), n_s),
+            "lr": np.tile(lr_now, n_s),
+            "tau": np.tile(tau, n_s),
+            "eval_loss": progress.eval_loss.reshape(-1),
+            "train_loss": progress.train_loss.reshape(-1),
+            "noise_trace": progress.noise.reshape(-1),
+            "diverged": np.repeat(diverged, n_e),
+        },
+        schema=CURVES,
+    )
+
+
+def _run_meta(spec: RunSpec, progress: _Progress, wall_s: float, devices: int, placement: str,
+              diverged: np.ndarray, extra_meta: dict | None) -> dict:
+    """The run's metadata: spec, timings, throughput, device setup, resume, divergence, then `extra_meta`."""
+    return {
+        "spec": dataclasses.asdict(spec),
+        "params": spec.params,
+        "wall_time_s": wall_s,
+        "compile_time_s": progress.compile_s,
+        "samples_per_s": spec.steps * spec.batch_size * len(spec.seeds) / wall_s,
+        "tokens_per_s": spec.steps * spec.batch_size * spec.tokens_per_example * len(spec.seeds) / wall_s,
+        "device": str(jax.devices()[0].device_kind),
+        "devices": devices,
+        "data_placement": placement,
+        "resumed_from": progress.resumed_from,
+        "platform": jax.default_backend(),
+        "jax_version": jax.__version__,
+        "diverged_seeds": [s for s, bad in zip(spec.seeds, diverged) if bad],
+        **(extra_meta or {}),
+    }
+
+
 def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict | None = None,
           checkpoint: ckpt.CheckpointPolicy | None = None, devices: int = 1, data_placement: str = "auto",
           block_bytes: int = stream.BLOCK_BYTES) -> tuple[pa.Table, dict]:
@@ -367,145 +544,28 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
     schedule = schedule_values(spec.schedule, spec.steps, spec.warmup_steps, spec.decay_frac)
     mesh = data_mesh(devices, spec.batch_size)
     programs = build_programs(spec, task, schedule, mesh, placement)
-    init, run_segment, evaluate = programs.init, programs.run_segment, programs.evaluate
-    # Parameters and optimizer state live replicated on every device of the mesh.
-    place = (lambda tree: tree) if mesh is None else (
-        lambda tree: jax.device_put(tree, NamedSharding(mesh, P())))
-    # eta(t) is the LR of the update applied at step t (of the last update at the final step);
-    # tau(t) = sum of the LRs of the t updates applied so far.
-    lr_now = spec.lr * schedule[np.minimum(steps_eval, spec.steps - 1)]
-    tau = spec.lr * np.concatenate([[0.0], np.cumsum(schedule)])[steps_eval]
-
-    eval_loss = np.full((len(spec.seeds), len(steps_eval)), np.nan)
-    train_loss = np.full_like(eval_loss, np.nan)
-    noise = np.full_like(eval_loss, np.nan)  # Tr(P^-1 Sigma), NaN where not measured
-    done_updates, total_updates = 0, spec.steps * len(groups)
-    compile_s = None
     # The placement is part of a run's identity: its program differs, so its rounding may (not on a CPU).
     fingerprint = _fingerprint(spec, task, devices, extra_meta, placement)
-    resume = ckpt.load(checkpoint, fingerprint) if checkpoint is not None else None
-    # Position of the last evaluation whose results are in eval_loss/train_loss: (group, eval index).
-    resume_at, elapsed_before, resumed_from = (0, -1), 0.0, None
-    if resume is not None:
-        header, arrays = resume
-        eval_loss[:], train_loss[:] = arrays["eval_loss"], arrays["train_loss"]
-        noise[:] = arrays["noise_trace"]
-        resume_at = (int(header["group"]), int(header["eval_index"]))
-        done_updates, compile_s = int(header["done_updates"]), header["compile_s"]
-        elapsed_before = float(header["elapsed_s"])
-        resumed_from = {"group": resume_at[0], "step": int(steps_eval[resume_at[1]]),
-                        "resumes": int(header.get("resumes", 0)) + 1}
-        log.info("resuming width %d from checkpoint %s at seed group %d, step %d (%.0fs of training done)",
-                 spec.width, checkpoint.path, resume_at[0], resumed_from["step"], elapsed_before)
-
-    started = time.perf_counter() - elapsed_before
+    progress = _restore(spec, checkpoint, fingerprint, steps_eval)
+    started = time.perf_counter() - progress.elapsed_s
     last_log = last_save = time.perf_counter()
-    saved_updates = done_updates
-    row = 0
-    for g, group in enumerate(groups):
-        if g < resume_at[0]:
-            row += len(group)
-            continue
-        state, lr_tree = initial_state(spec, init, group)
-        first = 0
-        if g == resume_at[0] and resume is not None:
-            leaves, treedef = jax.tree.flatten(state)
-            saved = [arrays[f"state_{i}"] for i in range(len(leaves))]
-            if [(a.shape, a.dtype) for a in saved] != [(a.shape, a.dtype) for a in leaves]:
-                raise ValueError(f"checkpoint {checkpoint.path} matches this run's fingerprint but not its state "
-                                 "shapes; delete it")
-            state = jax.tree.unflatten(treedef, [jnp.asarray(a) for a in saved])
-            first = resume_at[1] + 1
-        state = place(state)
-        if placement == "host":
-            segment = stream.HostStream(spec, task, np.asarray(state[2]), programs.run_block, mesh, block_bytes).run
-        else:
-            def segment(start, stop, state, lr_tree):
-                return run_segment((jnp.int32(start), jnp.int32(stop)), state, lr_tree)
-        prev = int(steps_eval[first - 1]) if first > 0 else 0
-        for j in range(first, len(steps_eval)):
-            step = int(steps_eval[j])
-            if step > prev:
-                t0 = time.perf_counter()
-                state = segment(prev, step, state, lr_tree)
-                if compile_s is None:
-                    jax.block_until_ready(state)
-                    compile_s = time.perf_counter() - t0
-                done_updates += step - prev
-                prev = step
-            losses = np.asarray(evaluate(state[0]), dtype=np.float64)
-            eval_loss[row:row + len(group), j] = losses
-            train_loss[row:row + len(group), j] = np.asarray(state[3], dtype=np.float64) if step > 0 else np.nan
-            if programs.noise is not None and step > 0:
-                noise[row:row + len(group), j] = np.asarray(programs.noise(state[0], state[1], lr_tree), np.float64)
-            now = time.perf_counter()
-            last_eval = j == len(steps_eval) - 1 and g == len(groups) - 1
-            if done_updates and (now - last_log >= progress_every_s or last_eval):
-                rate = done_updates * spec.batch_size * len(group) / (now - started)
-                eta = (total_updates - done_updates) * spec.batch_size * len(group) / rate
-                log.info("width %d step %d/%d eval_loss %.5g samples/s %.0f tokens/s %.0f ETA %.0fs",
-                         spec.width, step, spec.steps, float(np.mean(losses)), rate, rate * spec.tokens_per_example,
-                         eta)
-                last_log = now
-            due = checkpoint is not None and not last_eval and done_updates > saved_updates and (
-                now - last_save >= checkpoint.every_s
-                or (checkpoint.every_steps is not None and done_updates - saved_updates >= checkpoint.every_steps))
-            if due:
-                # np.asarray copies to the host before the next segment donates these buffers.
-                host_state = {f"state_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(state))}
-                ckpt.save(checkpoint, {
-                    "fingerprint": fingerprint, "group": g, "eval_index": j, "step": step,
-                    "done_updates": done_updates, "compile_s": compile_s, "elapsed_s": now - started,
-                    "resumes": 0 if resumed_from is None else resumed_from["resumes"]},
-                    {"eval_loss": eval_loss, "train_loss": train_loss, "noise_trace": noise, **host_state})
-                last_save, saved_updates = time.perf_counter(), done_updates
-        row += len(group)
+    saved_updates = progress.done_updates
+    for g, j, step, state, losses in _evaluations(spec, task, programs, groups, steps_eval, progress, mesh,
+                                                  placement, block_bytes, checkpoint):
+        now = time.perf_counter()
+        last_eval = (g, j) == (len(groups) - 1, len(steps_eval) - 1)
+        if progress.done_updates and (now - last_log >= progress_every_s or last_eval):
+            _log_progress(spec, step, losses, progress.done_updates, spec.steps * len(groups), now - started)
+            last_log = now
+        if _checkpoint_due(checkpoint, last_eval, progress.done_updates - saved_updates, now - last_save):
+            _save(checkpoint, fingerprint, progress, g, j, step, now - started, state)
+            last_save, saved_updates = time.perf_counter(), progress.done_updates
     wall_s = time.perf_counter() - started
-
-    finite = np.isfinite(eval_loss) & (np.isfinite(train_loss) | np.isnan(train_loss) & (steps_eval == 0))
-    diverged = ~finite.all(axis=1)
+    diverged = _diverged(progress.eval_loss, progress.train_loss, steps_eval)
     for seed, bad in zip(spec.seeds, diverged):
         if bad:
             log.warning("width %d seed %d diverged (non-finite loss); its curve is flagged diverged=True",
                         spec.width, seed)
-
-    n_s, n_e = eval_loss.shape
-    tokens = steps_eval * spec.batch_size * spec.tokens_per_example
-    table = pa.Table.from_pydict(
-        {
-            "task": [spec.task] * (n_s * n_e),
-            "study": [spec.study] * (n_s * n_e),
-            "width": np.full(n_s * n_e, spec.width, dtype=np.int64),
-            "depth": np.full(n_s * n_e, spec.depth, dtype=np.int64),
-            "params": np.full(n_s * n_e, spec.params, dtype=np.int64),
-            "seed": np.repeat(np.asarray(spec.seeds, dtype=np.int64), n_e),
-            "schedule": [spec.schedule] * (n_s * n_e),
-            "step": np.tile(steps_eval, n_s),
-            "tokens": np.tile(tokens, n_s).astype(np.int64),
-            "compute": np.tile(6.0 * spec.params * tokens.astype(np.float64), n_s),
-            "lr": np.tile(lr_now, n_s),
-            "tau": np.tile(tau, n_s),
-            "eval_loss": eval_loss.reshape(-1),
-            "train_loss": train_loss.reshape(-1),
-            "noise_trace": noise.reshape(-1),
-            "diverged": np.repeat(diverged, n_e),
-        },
-        schema=CURVES,
-    )
-    meta = {
-        "spec": dataclasses.asdict(spec),
-        "params": spec.params,
-        "wall_time_s": wall_s,
-        "compile_time_s": compile_s,
-        "samples_per_s": spec.steps * spec.batch_size * len(spec.seeds) / wall_s,
-        "tokens_per_s": spec.steps * spec.batch_size * spec.tokens_per_example * len(spec.seeds) / wall_s,
-        "device": str(jax.devices()[0].device_kind),
-        "devices": devices,
-        "data_placement": placement,
-        "resumed_from": resumed_from,
-        "platform": jax.default_backend(),
-        "jax_version": jax.__version__,
-        "diverged_seeds": [s for s, bad in zip(spec.seeds, diverged) if bad],
-        **(extra_meta or {}),
-    }
+    table = _curves_table(spec, steps_eval, schedule, progress, diverged)
+    meta = _run_meta(spec, progress, wall_s, devices, placement, diverged, extra_meta)
     return table.replace_schema_metadata({b"supercollapse.run": json.dumps(meta).encode()}), meta
