@@ -15,6 +15,7 @@ class FourierMLP:
 
     # Input name -> file under <results>/<task>/data/, as the training rules name them.
     artifacts = {"target": "target.parquet", "evalset": "eval.parquet", "meta": "meta.json"}
+    job_reads = ("target", "evalset")  # the artifacts a training job loads
     eval_key = "eval_size"  # data key: how many examples an evaluation reads
     tokenized = False  # sizes do not depend on meta.json
 
@@ -49,6 +50,7 @@ class Transformer:
     the data's meta.json, so sizes need it."""
 
     artifacts = {"train": "train.parquet", "test": "test.parquet", "meta": "meta.json"}
+    job_reads = ("train", "test", "meta")
     eval_key = "eval_sequences"
     tokenized = True
 

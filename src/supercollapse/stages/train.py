@@ -76,10 +76,10 @@ LOADERS = {"fourier_mlp": _fourier_task, "transformer": _token_task}
 
 
 def load_task(spec: RunSpec, inputs: dict, eval_sequences: int | None = None):
-    """The task adapter of a job from its named input files (KINDS[spec.kind].artifacts)."""
-    missing = [name for name in KINDS[spec.kind].artifacts if name not in inputs]
+    """The task adapter of a job from its named input files (KINDS[spec.kind].job_reads)."""
+    missing = [name for name in KINDS[spec.kind].job_reads if name not in inputs]
     if missing:
-        raise ValueError(f"a {spec.kind} job needs the inputs {list(KINDS[spec.kind].artifacts)}, missing {missing}")
+        raise ValueError(f"a {spec.kind} job needs the inputs {list(KINDS[spec.kind].job_reads)}, missing {missing}")
     return LOADERS[spec.kind](inputs, eval_sequences)
 
 
