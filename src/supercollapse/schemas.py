@@ -26,7 +26,7 @@ CURVES = pa.schema(
         ("tau", pa.float64()),  # intrinsic time: sum of lr over the updates applied so far
         ("eval_loss", pa.float64()),
         ("train_loss", pa.float64()),  # minibatch loss of the last update before this evaluation (NaN at step 0)
-        ("noise_trace", pa.float64()),  # Tr(P^-1 Sigma) (train/noise.py); NaN where not measured (RunSpec.noise_examples)
+        ("noise_trace", pa.float64()),  # Tr(P^-1 Sigma) (train/noise_trace.py); NaN where not measured (RunSpec.noise_examples)
         ("diverged", pa.bool_()),  # this seed hit a non-finite loss at some point of the run
     ]
 )

@@ -5,7 +5,7 @@ the same model and horizon as
 
     L_sched(t) ≈ L_const(τ(t)) + α · (η(t)/η_peak − 1) · Tr(P⁻¹Σ)(t),
 
-where Tr(P⁻¹Σ) is the scheduled run's own noise trace at t (train/noise.py). The first term alone (α = 0)
+where Tr(P⁻¹Σ) is the scheduled run's own noise trace at t (train/noise_trace.py). The first term alone (α = 0)
 is the baseline "constant-LR loss at equal τ". The prediction is linear in α, so α has a closed-form
 least-squares fit pooled over every schedule of a task; its CI comes from resampling seeds.
 

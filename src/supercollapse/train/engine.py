@@ -52,7 +52,7 @@ from ..schemas import CURVES
 from . import checkpoint as ckpt
 from . import stream
 from .eval_grid import eval_steps as make_eval_steps
-from .noise import noise_trace
+from .noise_trace import noise_trace
 from .schedules import schedule_values
 from .tasks import ADAPTERS, COMPUTE_DTYPES, KINDS
 
@@ -95,7 +95,7 @@ class RunSpec:
     n_evals: int = 100
     seed_batching: str = "vmap"  # or "sequential"
     compute_dtype: str = "float32"  # or "bfloat16": forward and backward in bf16, float32 master weights and Adam
-    # > 0: log Tr(P^-1 Sigma) (noise.py) at every evaluation after step 0, from the per-example gradients of the
+    # > 0: log Tr(P^-1 Sigma) (noise_trace.py) at every evaluation after step 0, from the per-example gradients of the
     # first `noise_examples` evaluation examples, `noise_chunk` at a time (memory: chunk x parameters per seed).
     noise_examples: int = 0
     noise_chunk: int = 256

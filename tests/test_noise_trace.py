@@ -1,4 +1,4 @@
-"""Tr(P⁻¹Σ) estimator (train/noise.py) against closed forms and a brute-force covariance."""
+"""Tr(P⁻¹Σ) estimator (train/noise_trace.py) against closed forms and a brute-force covariance."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from supercollapse.models.mlp import MLP
-from supercollapse.train.noise import adam_preconditioner, noise_trace, preconditioned_gradient_variance
+from supercollapse.train.noise_trace import adam_preconditioner, noise_trace, preconditioned_gradient_variance
 
 
 def _linreg_loss(w, example):
