@@ -1,6 +1,6 @@
 # Every figure: (output under results/ without the extension, its inputs, report category, report label).
-# One rule per figure, plot_<name>, generated below; the script calls supercollapse.plots.FIGURES[name]
-# with the inputs in this order. Captions: workflow/report/<name>.rst, with the numbers it quotes.
+# One rule per figure, plot_<name>, generated below; the script draws it with supercollapse.plots.FIGURES[name].
+# Captions: workflow/report/<name>.rst, with the numbers they quote read from the same inputs.
 FIGURES = {
     "frontier": (
         "{task}/figures/frontier",

@@ -237,7 +237,13 @@ def coord_check_figure(coord_path, out_path, cfg: dict) -> None:
     _save(grid.figure, out_path, cfg)
 
 
-# Figure name (rules/report.smk, plot_<name>) -> the function that draws it from its rule's inputs, in order.
-FIGURES = {"frontier": frontier_figure, "curves": curves_figure, "collapse": collapse_figure,
-           "deviation": deviation_figure, "theory": theory_figure, "studies": studies_figure,
-           "noise_model": noise_model_figure, "coord_check": coord_check_figure}
+# Figure name (rules/report.smk, rule plot_<name>) -> the function that draws it and the names of the rule's
+# inputs it reads, in argument order (a rule may have more inputs: those its caption quotes).
+FIGURES = {"frontier": (frontier_figure, ("sweep", "envelope", "horizon")),
+           "curves": (curves_figure, ("runs", "envelope", "lhat")),
+           "collapse": (collapse_figure, ("normalized",)),
+           "deviation": (deviation_figure, ("statistics", "summary", "sensitivity")),
+           "theory": (theory_figure, ("curves",)),
+           "studies": (studies_figure, ("studies",)),
+           "noise_model": (noise_model_figure, ("predictions", "alpha")),
+           "coord_check": (coord_check_figure, ("coord",))}

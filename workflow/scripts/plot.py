@@ -9,5 +9,6 @@ setup_logging(snakemake.log[0])
 
 from supercollapse.plots import FIGURES  # noqa: E402
 
-inputs = [v if isinstance(v, str) else list(v) for _, v in snakemake.input.items()]
-FIGURES[snakemake.params.figure](*inputs, snakemake.output[0], snakemake.params.plots)
+draw, reads = FIGURES[snakemake.params.figure]
+inputs = {k: v if isinstance(v, str) else list(v) for k, v in snakemake.input.items()}
+draw(*(inputs[name] for name in reads), snakemake.output[0], snakemake.params.plots)
