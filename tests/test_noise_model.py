@@ -153,3 +153,17 @@ def test_stage_writes_alpha_rmse_predictions_and_the_figure(tmp_path):
     with pytest.raises(ValueError, match="exactly one 'const'"):
         noise_model_stage(runs[1:], tmp_path / "a.json", tmp_path / "r.parquet", tmp_path / "p.parquet", "fourier", 10, 0,
                           {})
+
+
+def test_alpha_interval_is_the_same_in_every_process():
+    """polars orders groups by hash, differently in each process: the bootstrap must not depend on that order."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, polars as pl; from supercollapse.analysis.noise_model import bootstrap_alpha; "
+            "rng = np.random.default_rng(0); n = 4000; "
+            "pts = pl.DataFrame({'seed': rng.integers(0, 12, n), 'regressor': rng.normal(size=n), "
+            "'residual': rng.normal(size=n)}); print(repr(bootstrap_alpha(pts, 500, 0).ci))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(4)}
+    assert len(outs) == 1, outs

@@ -139,8 +139,9 @@ class AlphaFit:
 def bootstrap_alpha(points: pl.DataFrame, n_boot: int, seed: int, level: float = 0.95) -> AlphaFit:
     """α pooled over every schedule, with a percentile CI from resampling seeds (each seed carries all its
     runs, since its points share the paired constant run). `points`: the `in_fit` rows of `design`."""
+    # Sorted: polars gives groups in hash order, which varies between runs, and the bootstrap indexes them.
     per_seed = points.group_by("seed").agg((pl.col("regressor") ** 2).sum().alias("sxx"),
-                                           (pl.col("regressor") * pl.col("residual")).sum().alias("sxr"))
+                                           (pl.col("regressor") * pl.col("residual")).sum().alias("sxr")).sort("seed")
     sxx, sxr = per_seed["sxx"].to_numpy(), per_seed["sxr"].to_numpy()
     alpha = fit_alpha(points["regressor"].to_numpy(), points["residual"].to_numpy())
     rng = np.random.default_rng(seed)
@@ -220,7 +221,7 @@ def seed_mean_rmse_ratio(points: pl.DataFrame, alpha: float) -> SeedMeanRmse:
     d = with_prediction(points.filter(pl.col("decaying")), alpha)
     n_seeds = d["seed"].n_unique()
     m = (d.group_by("schedule", "decay_frac", "step").agg(pl.col("loss", "loss_pred", "loss_baseline").mean(), pl.len())
-         .filter(pl.col("len") == n_seeds))
+         .filter(pl.col("len") == n_seeds).sort("schedule", "decay_frac", "step"))  # a fixed summation order
     base = float(np.sqrt(np.mean((m["loss"] - m["loss_baseline"]).to_numpy() ** 2)))
     fit = float(np.sqrt(np.mean((m["loss"] - m["loss_pred"]).to_numpy() ** 2)))
     return SeedMeanRmse(rmse_baseline=base, rmse_model=fit, ratio=base / fit if fit > 0 else float("inf"),
