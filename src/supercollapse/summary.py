@@ -160,7 +160,7 @@ def noise_columns(fit: dict | None, where: str = "alpha.json") -> dict:
         return dict.fromkeys(NOISE_COLUMNS)
     lo, hi = _key(fit, "alpha_ci", where)
     pooled = _key(fit, "pooled", where)
-    study = fit.get("study", {})  # the rule's settings; absent from an alpha.json written outside the workflow
+    study = _key(fit, "study", where)  # the rule's settings
     return {
         "noise_width": study.get("width"), "noise_seeds": _key(fit, "n_seeds", where),
         "noise_alpha": _key(fit, "alpha", where), "noise_alpha_lo": lo, "noise_alpha_hi": hi,
