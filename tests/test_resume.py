@@ -172,3 +172,20 @@ def test_save_then_load_round_trips_and_leaves_only_the_state_file(tmp_path):
     header, arrays = ckpt.load(policy, "f")
     assert header == {"fingerprint": "f"} and arrays["a"].tolist() == [1.0, 1.0]
     assert os.listdir(policy.directory) == [ckpt.STATE_FILE]
+
+
+@pytest.mark.parametrize("broken", ["eval_loss", "state_0"])
+def test_checkpoint_with_other_shapes_is_discarded_naming_the_file(tmp_path, caplog, broken):
+    """Issue 17, case 9: the fingerprint matches but the arrays do not (here: cut short). The run warns naming
+    the file, discards it and trains from scratch, to the same curves as a run without it."""
+    small = RunSpec(**{**SPEC, "steps": 100, "n_evals": 8})
+    task = _task()
+    policy = ckpt.CheckpointPolicy(tmp_path / ".checkpoints" / "w8", every_s=0.0)
+    reference, _ = train(small, task, checkpoint=policy)
+    header, arrays = ckpt.load(policy, json.loads(np.load(policy.path)["__header__"].tobytes().decode())["fingerprint"])
+    ckpt.save(policy, header, {**arrays, broken: arrays[broken][..., :2]})
+    with caplog.at_level(logging.WARNING, logger="supercollapse.train"):
+        table, meta = train(small, task, checkpoint=policy)
+    assert f"discarding checkpoint {policy.path}" in caplog.text and broken in caplog.text
+    assert meta["resumed_from"] is None
+    np.testing.assert_array_equal(table.column("eval_loss").to_numpy(), reference.column("eval_loss").to_numpy())

@@ -359,13 +359,28 @@ class _Progress:
 
 
 def _restore(spec: RunSpec, checkpoint: ckpt.CheckpointPolicy | None, fingerprint: str,
-             steps_eval: np.ndarray) -> _Progress:
-    """The progress this run (`fingerprint`) saved in `checkpoint`, or a fresh start where there is none."""
+             steps_eval: np.ndarray, state_shapes: Callable[[int], list]) -> _Progress:
+    """The progress this run (`fingerprint`) saved in `checkpoint`, or a fresh start where there is none.
+
+    `state_shapes(g)`: the (shape, dtype) of every state leaf of seed group g. A checkpoint whose arrays have
+    other shapes than this run's (the fingerprint matched, the contents did not) is discarded with a warning
+    naming it, and the run starts from scratch."""
     progress = _Progress(*(np.full((len(spec.seeds), len(steps_eval)), np.nan) for _ in range(3)))
     resume = ckpt.load(checkpoint, fingerprint) if checkpoint is not None else None
     if resume is None:
         return progress
     header, arrays = resume
+    curve = (progress.eval_loss.shape, progress.eval_loss.dtype)
+    expected = {k: curve for k in ("eval_loss", "train_loss", "noise_trace")}
+    expected |= {f"state_{i}": shape for i, shape in enumerate(state_shapes(int(header["group"])))}
+    found = {k: (arrays[k].shape, arrays[k].dtype) if k in arrays else None for k in expected}
+    if found != expected:
+        wrong = {k: found[k] for k in expected if found[k] != expected[k]}
+        log.warning("discarding checkpoint %s: it matches this run's fingerprint but not its arrays (%s); starting "
+                    "from scratch", checkpoint.path,
+                    ", ".join(f"{k} {v[0] if v else 'missing'}, expected {expected[k][0]}" for k, v in wrong.items()))
+        ckpt.clear(checkpoint)
+        return progress
     progress.eval_loss[:], progress.train_loss[:] = arrays["eval_loss"], arrays["train_loss"]
     progress.noise[:] = arrays["noise_trace"]
     group, eval_index = int(header["group"]), int(header["eval_index"])
@@ -382,13 +397,9 @@ def _restore(spec: RunSpec, checkpoint: ckpt.CheckpointPolicy | None, fingerprin
 def _group_state(spec: RunSpec, init, group: tuple[int, ...], mesh, saved: dict | None, checkpoint):
     """(state, lr_tree) of a group of seeds: fresh, or the state in the arrays `saved` from `checkpoint`."""
     state, lr_tree = initial_state(spec, init, group)
-    if saved is not None:
+    if saved is not None:  # shapes checked by _restore
         leaves, treedef = jax.tree.flatten(state)
-        saved = [saved[f"state_{i}"] for i in range(len(leaves))]
-        if [(a.shape, a.dtype) for a in saved] != [(a.shape, a.dtype) for a in leaves]:
-            raise ValueError(f"checkpoint {checkpoint.path} matches this run's fingerprint but not its state "
-                             "shapes; delete it")
-        state = jax.tree.unflatten(treedef, [jnp.asarray(a) for a in saved])
+        state = jax.tree.unflatten(treedef, [jnp.asarray(saved[f"state_{i}"]) for i in range(len(leaves))])
     # Parameters and optimizer state live replicated on every device of the mesh.
     return (state if mesh is None else jax.device_put(state, NamedSharding(mesh, P()))), lr_tree
 
@@ -546,7 +557,9 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
     programs = build_programs(spec, task, schedule, mesh, placement)
     # The placement is part of a run's identity: its program differs, so its rounding may (not on a CPU).
     fingerprint = _fingerprint(spec, task, devices, extra_meta, placement)
-    progress = _restore(spec, checkpoint, fingerprint, steps_eval)
+    progress = _restore(spec, checkpoint, fingerprint, steps_eval, lambda g: [
+        (leaf.shape, np.dtype(leaf.dtype)) for leaf in jax.tree.leaves(
+            jax.eval_shape(lambda: initial_state(spec, programs.init, groups[g])[0]))])
     started = time.perf_counter() - progress.elapsed_s
     last_log = last_save = time.perf_counter()
     saved_updates = progress.done_updates
