@@ -40,6 +40,8 @@ rule download_lichess:
         kind="lichess",
         timeout=config["download"]["timeout_s"],
         retries=config["download"]["retries"],
+        allow_redirect_hosts=config["download"]["allow_redirect_hosts"],
+        allow_insecure_redirects=config["download"]["allow_insecure_redirects"],
     script:
         "../workflow/scripts/download.py"
 
@@ -61,6 +63,8 @@ rule download_cifar5m:
         kind="cifar5m",
         timeout=config["download"]["timeout_s"],
         retries=config["download"]["retries"],
+        allow_redirect_hosts=config["download"]["allow_redirect_hosts"],
+        allow_insecure_redirects=config["download"]["allow_insecure_redirects"],
     script:
         "../workflow/scripts/download.py"
 

@@ -59,15 +59,18 @@ def read_fourier_task(target_path, eval_path) -> tuple[FourierTarget, np.ndarray
     return target, x, e.column("y").to_numpy()
 
 
-def download(kind: str, url: str, manifest_path, sha256: str | None, timeout: float, retries: int) -> None:
+def download(kind: str, url: str, manifest_path, sha256: str | None, timeout: float, retries: int, *,
+             allow_redirect_hosts=(), allow_insecure_redirects: bool = False) -> None:
     """One dataset file (`kind`: lichess or cifar5m) to the path beside its manifest, resumable and verified:
-    sha256 when known, and the file must open as its kind's format."""
+    sha256 when known, and the file must open as its kind's format. Redirects to another host, or from
+    https to http, fail unless allowed (config download.allow_redirect_hosts, download.allow_insecure_redirects)."""
     from ..data.cifar5m import open_images
     from ..data.lichess import check_shard
 
     validate = {"lichess": lambda path: check_shard(path, elo_suffix=False), "cifar5m": open_images}[kind]
     fetch(url, str(manifest_path).removesuffix(".manifest.json"), sha256=sha256, validate=validate,
-          timeout=timeout, retries=retries, log=logging.getLogger("download").info)
+          timeout=timeout, retries=retries, allow_redirect_hosts=allow_redirect_hosts,
+          allow_insecure_redirects=allow_insecure_redirects, log=logging.getLogger("download").info)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
