@@ -10,4 +10,5 @@ setup_logging(snakemake.log[0])
 from supercollapse.stages.data import download  # noqa: E402
 
 p = snakemake.params
-download(p.kind, p.url, snakemake.output.manifest, p.sha256, p.timeout, p.retries)
+download(p.kind, p.url, snakemake.output.manifest, p.sha256, p.timeout, p.retries,
+         allow_redirect_hosts=p.allow_redirect_hosts, allow_insecure_redirects=p.allow_insecure_redirects)
