@@ -38,6 +38,7 @@ rule collapse_stats:
         ENV
     params:
         analysis={k: config["analysis"][k] for k in ANALYSIS_KEYS},
+        warnings=lambda w: collapse_warnings(config, w.task),
         code=code_hash("analysis"),
     script:
         "../workflow/scripts/collapse_stats.py"

@@ -10,7 +10,7 @@ PACKAGE_SRC = Path(workflow.basedir) / "src"
 from supercollapse import plan  # noqa: E402
 from supercollapse.analysis.frontier import HorizonFit  # noqa: E402
 from supercollapse.codehash import source_hash  # noqa: E402
-from supercollapse.config_checks import NAME_PATTERN, schedule_tasks  # noqa: E402
+from supercollapse.config_checks import NAME_PATTERN, collapse_warnings, schedule_tasks  # noqa: E402
 from supercollapse.data.download import raw_files  # noqa: E402
 from supercollapse.io import read_json  # noqa: E402
 from supercollapse.kinds import kind_of  # noqa: E402

@@ -38,8 +38,8 @@ def _study_row(task: str, study: str, ratio: float) -> dict:
             "frac_x_delta_below_sigma_raw": 0.31, "median_anova_p": 0.0039}
 
 
-def _summary_json(ratio: float) -> dict:
-    return {"widths": [12, 16, 24, 32], "seeds_per_width": 4, "x_window": [0.2, 0.95], "l_hat": 0.0,
+def _summary_json(ratio: float, warnings: tuple[str, ...] = ()) -> dict:
+    return {"warnings": list(warnings), "widths": [12, 16, 24, 32], "seeds_per_width": 4, "x_window": [0.2, 0.95], "l_hat": 0.0,
             "mean_ratio_raw": ratio, "mean_ratio_raw_ci": [ratio - 0.1, ratio + 1.0],
             "mean_ratio_norm": ratio + 0.1, "mean_ratio_norm_ci": [ratio, ratio + 1.2],
             "frac_x_delta_below_sigma_raw": 0.31, "frac_x_delta_below_sigma_norm": 0.12,
@@ -73,7 +73,8 @@ def artifacts(tmp_path):
         write_table(d / "studies.parquet", pa.Table.from_pylist(rows, schema=STUDIES))
         paths["studies"].append(d / "studies.parquet")
         for study, ratio in zip(STUDY_NAMES, (1.36, 2.5)):
-            write_json(d / study / "summary.json", _summary_json(ratio))
+            warnings = ("widths [64] extrapolated",) if (task, study) == ("b", "optimal") else ()
+            write_json(d / study / "summary.json", _summary_json(ratio, warnings))
             write_json(d / study / "lhat.json", LHAT)
             write_table(d / study / "lhat_sensitivity.parquet", _sensitivity(sens))
             for k, name in (("summary", "summary.json"), ("lhat", "lhat.json"),
@@ -118,6 +119,9 @@ def test_summary_stage_writes_one_row_per_task_and_study(artifacts, tmp_path):
             "| 0.0039 (89% < 0.05) |") in md
     assert "0.6 at L̂ = -0.1, end of the scanned range" in md
     assert "x ∈ [0.2, 0.95]" in md
+    # Warnings (summary.json's, e.g. extrapolated horizons) are a column and a section of their own.
+    assert df["warnings"].to_list() == [[], [], ["widths [64] extrapolated"], []]
+    assert "## Warnings" in md and "| b | optimal | widths [64] extrapolated |" in md
 
     # The HTML page holds the same cells as the Markdown.
     class Cells(HTMLParser):

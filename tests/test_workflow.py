@@ -170,7 +170,57 @@ def _bad(tmp_path, mutate) -> str:
     (lambda c: c["tasks"]["fourier"]["sweep"].update(steps_by_width={7: 500}), "steps_by_width"),
     (lambda c: c["tasks"]["fourier"]["sweep"].update(steps_by_width={8: 1}), "steps_by_width"),
     (lambda c: c["tasks"]["fourier"]["sweep"].update(steps_by_width={8: 5}), "sweep length of width 8"),
+    # Issue 17: each case fails before any job, naming the key.
+    (lambda c: c["tasks"]["fourier"]["collapse"].update(widths=[8, 12]),  # 1
+     "tasks.fourier.collapse.widths needs >= 3 widths"),
+    (lambda c: c["tasks"]["fourier"]["optim"].update(lr=float("nan")),  # 2
+     "tasks.fourier.optim.lr: expected a finite number, got nan"),
+    (lambda c: c["tasks"]["fourier"]["sweep"].update(seeds=1), "seeds"),  # 5: the schema's minimum, with the path
+    (lambda c: c["tasks"]["fourier"]["collapse"].update(widths=[8, 12, 4096]),  # 6
+     "set tasks.fourier.collapse.extrapolate: true"),
+    (lambda c: c["tasks"]["fourier"].update(devices=3), "divisible by tasks.fourier.devices (3)"),  # 8
+    (lambda c: c["tasks"]["fourier"]["collapse"].update(widths=[8.0, 12, 16]),  # 10
+     "tasks.fourier.collapse.widths: widths are integers (model widths), got [8.0]"),
+    (lambda c: c["tasks"]["fourier"]["sweep"].update(steps_by_width={"abc": 100}),  # 11
+     "tasks.fourier.sweep.steps_by_width: keys are sweep widths (integers), got ['abc']"),
+    (lambda c: c["studies"]["optimal"].update(decay_frac=0), "studies.optimal.decay_frac is 0"),  # 17
+    (lambda c: c.update(results=""), "results: expected a folder of its own"),  # 18
+    (lambda c: c.update(results="/"), "results: expected a folder of its own"),  # 18
 ])
 def test_bad_config_fails_fast_naming_the_key(tmp_path, mutate, expected):
     message = _bad(tmp_path, mutate)
     assert expected in message
+
+
+@pytest.mark.parametrize("mutate,expected", [
+    # Issue 17, case 7: a width whose job cannot fit in this machine's memory (a real run, not a dry run: only
+    # jobs that run here are checked against this machine).
+    (lambda c: c["tasks"]["fourier"]["sweep"].update(widths=[8, 12, 100000]), "width 100000 (batch 256, 2 seeds) needs"),
+    # Case 8: more devices than this machine has.
+    (lambda c: c["tasks"]["fourier"].update(devices=64), "tasks.fourier.devices is 64, but this machine has"),
+])
+def test_what_this_machine_cannot_run_fails_before_any_job(tmp_path, mutate, expected):
+    proj = _copy_project(tmp_path / "proj")
+    cfg = json.loads(json.dumps(TINY))
+    mutate(cfg)
+    _write_config(proj, cfg)
+    out = _snakemake(proj, "--cores", "1", check=False)
+    assert out.returncode != 0 and expected in out.stdout + out.stderr
+    assert not (proj / "results").exists()
+
+
+def test_extrapolated_collapse_widths_are_allowed_on_request_and_recorded(tmp_path):
+    """Issue 17, case 6: with collapse.extrapolate the DAG builds, and the collapse rule carries the warning
+    that goes into summary.json and the summary page."""
+    from supercollapse.config_checks import collapse_warnings
+
+    proj = _copy_project(tmp_path / "proj")
+    cfg = json.loads(json.dumps(TINY))
+    cfg["tasks"]["fourier"]["collapse"].update(widths=[8, 12, 32], extrapolate=True)
+    _write_config(proj, cfg)
+    out = _snakemake(proj, "-n", "--cores", "1", "-p")
+    assert "collapse_stats" in out.stdout
+    cfg["tasks"]["fourier"]["sweep"].setdefault("widths", [8, 12, 16, 24])
+    assert collapse_warnings(cfg, "fourier") == [
+        "collapse widths [32] lie outside the sweep's widths [8, 24]: their horizons are extrapolated from the "
+        "frontier fit (tasks.fourier.collapse.extrapolate: true)"]

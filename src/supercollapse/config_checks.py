@@ -1,9 +1,13 @@
 """Checks of the config beyond its JSON schema (workflow/schemas/config.schema.yaml), run once by the
-Snakefile before any job: relations between keys that a schema cannot state. Each error names the key."""
+Snakefile before any job: relations between keys that a schema cannot state, and what the local machine can
+run (only when the jobs run on it). Each error names the key. docs/errors.md lists them."""
 
 from __future__ import annotations
 
+import math
+import os
 import re
+from pathlib import Path
 
 from .analysis.theory import PowerLawTerm, collapse_gamma
 from .kinds import kind_of
@@ -13,8 +17,12 @@ from .plan import sweep_steps
 NAME_PATTERN = r"[A-Za-z0-9_\-]+"
 
 
-def check_config(config: dict) -> None:
-    """Raise ValueError naming the key of the first inconsistency in `config` (already schema-validated)."""
+def check_config(config: dict, workdir: str | os.PathLike = ".", local: bool = False) -> None:
+    """Raise ValueError naming the key of the first inconsistency in `config` (already schema-validated).
+
+    `local`: the jobs run on this machine (Snakemake's local executor), so its devices and memory are known."""
+    _check_finite(config, "")
+    _check_results(config["results"], workdir)
     for key in ("tasks", "studies"):
         for name in config[key]:
             if not re.fullmatch(NAME_PATTERN, str(name)):
@@ -22,6 +30,12 @@ def check_config(config: dict) -> None:
                                  "(they become folder names and wildcards)")
     for name, task in config["tasks"].items():
         _check_task(name, task)
+        if local:
+            _check_local(name, task, workdir, config["results"])
+    for name, study in config["studies"].items():
+        if study["decay_frac"] == 0 and study["schedule"] != "const":
+            raise ValueError(f"studies.{name}.decay_frac is 0 with schedule {study['schedule']!r}: that trains at "
+                             "constant LR under another name; set schedule: const, or a decay_frac above 0")
     try:
         collapse_gamma([PowerLawTerm(**term) for term in config["theory"]["terms"]])
     except ValueError as err:
@@ -33,22 +47,114 @@ def check_config(config: dict) -> None:
     _check_schedules(config)
 
 
+def _check_finite(node, key: str) -> None:
+    """NaN and infinity pass a schema's bounds (every comparison with NaN is false): no config number may be one."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_finite(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_finite(v, f"{key}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ValueError(f"{key}: expected a finite number, got {node}")
+
+
+def _check_results(results: str, workdir) -> None:
+    """`results` must name a folder of its own: not empty, not the filesystem root, not the working folder."""
+    path = Path(workdir, results).resolve() if results.strip() else None
+    if path is None or path == Path(path.anchor) or path == Path(workdir).resolve():
+        where = "nowhere" if path is None else f"{path}, beside everything else there"
+        raise ValueError(f"results: expected a folder of its own for the artifacts (default 'results'), got "
+                         f"{results!r}: the task folders would go to {where}")
+
+
+def _widths(key: str, widths: list) -> list[int]:
+    """Widths are integers: 8.0 would name files w8.0.parquet that no rule makes."""
+    bad = [w for w in widths if not isinstance(w, int) or isinstance(w, bool)]
+    if bad:
+        raise ValueError(f"{key}: widths are integers (model widths), got {bad}")
+    return widths
+
+
 def _check_task(name: str, task: dict) -> None:
-    sweep, warmup = task["sweep"], task["optim"]["warmup_steps"]
-    extra = sorted(set(map(int, sweep["steps_by_width"])) - set(sweep["widths"]))
+    sweep, collapse, warmup = task["sweep"], task["collapse"], task["optim"]["warmup_steps"]
+    key = f"tasks.{name}"
+    sweep_widths = _widths(f"{key}.sweep.widths", sweep["widths"])
+    collapse_widths = _widths(f"{key}.collapse.widths", collapse["widths"])
+    bad_keys = [k for k in sweep["steps_by_width"] if not re.fullmatch(r"\d+", str(k))]
+    if bad_keys:
+        raise ValueError(f"{key}.sweep.steps_by_width: keys are sweep widths (integers), got {bad_keys}")
+    extra = sorted(set(map(int, sweep["steps_by_width"])) - set(sweep_widths))
     if extra:
-        raise ValueError(f"tasks.{name}.sweep.steps_by_width: widths {extra} are not in tasks.{name}.sweep.widths "
-                         f"{sweep['widths']}")
-    for width in sweep["widths"]:
+        raise ValueError(f"{key}.sweep.steps_by_width: widths {extra} are not in {key}.sweep.widths {sweep_widths}")
+    for width in sweep_widths:
         steps = sweep_steps(task, width)
         if warmup >= steps:
-            raise ValueError(f"tasks.{name}.optim.warmup_steps ({warmup}) must be smaller than the sweep length "
-                             f"of width {width} ({steps}, tasks.{name}.sweep.steps or steps_by_width)")
-    if len(sweep["widths"]) < 3:
-        raise ValueError(f"tasks.{name}.sweep.widths needs >= 3 widths for a frontier, got {sweep['widths']}")
-    if len(task["collapse"]["widths"]) < 2:
-        raise ValueError(f"tasks.{name}.collapse.widths needs >= 2 widths for a collapse, "
-                         f"got {task['collapse']['widths']}")
+            raise ValueError(f"{key}.optim.warmup_steps ({warmup}) must be smaller than the sweep length "
+                             f"of width {width} ({steps}, {key}.sweep.steps or steps_by_width)")
+    if len(sweep_widths) < 3:
+        raise ValueError(f"{key}.sweep.widths needs >= 3 widths for a frontier, got {sweep_widths}")
+    if len(collapse_widths) < 3:
+        raise ValueError(f"{key}.collapse.widths needs >= 3 widths: the L_hat fit L = L_hat + a C^-b has 3 "
+                         f"parameters, one end point per width; got {collapse_widths}")
+    outside = [w for w in collapse_widths if not min(sweep_widths) <= w <= max(sweep_widths)]
+    if outside and not collapse["extrapolate"]:
+        raise ValueError(f"{key}.collapse.widths {outside} lie outside the sweep's widths [{min(sweep_widths)}, "
+                         f"{max(sweep_widths)}]: their horizons would be extrapolated from the frontier fit. Add "
+                         f"them to {key}.sweep.widths, or set {key}.collapse.extrapolate: true")
+    devices, batch = task["devices"], task["optim"]["batch_size"]
+    if isinstance(devices, int) and batch % devices:
+        raise ValueError(f"{key}.optim.batch_size ({batch}) must be divisible by {key}.devices ({devices}): each "
+                         "device takes an equal share of every batch")
+
+
+def collapse_warnings(config: dict, task: str) -> list[str]:
+    """What a task's collapse studies were allowed to do that weakens them: recorded in each study's
+    summary.json and on the summary page."""
+    t = config["tasks"][task]
+    lo, hi = min(t["sweep"]["widths"]), max(t["sweep"]["widths"])
+    outside = [w for w in t["collapse"]["widths"] if not lo <= w <= hi]
+    if not outside:
+        return []
+    return [f"collapse widths {outside} lie outside the sweep's widths [{lo}, {hi}]: their horizons are "
+            f"extrapolated from the frontier fit (tasks.{task}.collapse.extrapolate: true)"]
+
+
+def local_devices() -> int:
+    """Accelerators on this machine (GPUs, else TPU chips), else the CPU devices XLA will make (1 unless
+    XLA_FLAGS forces more); without importing JAX."""
+    from .devices import host_devices
+
+    for kind in ("gpu", "tpu"):
+        if ids := host_devices(kind):
+            return len(ids)
+    forced = re.search(r"--xla_force_host_platform_device_count=(\d+)", os.environ.get("XLA_FLAGS", ""))
+    return int(forced.group(1)) if forced else 1
+
+
+def host_memory_mb() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+
+
+def _check_local(name: str, task: dict, workdir, results: str) -> None:
+    """What this machine can run, when the jobs run here: the device count, and each training job's memory
+    (its estimate without the resource request's safety factor) against the host's memory. A transformer
+    task's size is known once its data is tokenized (meta.json); until then its jobs check at their start."""
+    from .io import read_json
+    from .kinds import kind_of
+    from .plan import job_memory_check
+
+    available = local_devices()
+    if isinstance(task["devices"], int) and task["devices"] > available:
+        raise ValueError(f"tasks.{name}.devices is {task['devices']}, but this machine has {available} device(s) "
+                         "for JAX; lower it (or 'all')")
+    meta_path = Path(workdir, results, name, "data", "meta.json")
+    if kind_of(task).tokenized and not meta_path.exists():
+        return
+    meta = read_json(meta_path) if kind_of(task).tokenized else None
+    for role in ("sweep", "collapse"):
+        for width in task[role]["widths"]:
+            job_memory_check(f"tasks.{name}.{role}", task, width, task[role]["seeds"], meta, host_memory_mb())
 
 
 def schedule_tasks(config: dict) -> list[str]:

@@ -138,3 +138,15 @@ def job_group(role: str, task_cfg: dict, width: int, meta: dict | None = None) -
     seeds = task_cfg["collapse" if role == "optimal" else "sweep"]["seeds"]
     flops = kind_of(task_cfg).job_flops(task_cfg, width, seeds, longest, meta)
     return f"{role}_small" if jobsize.is_small_job(flops) else None
+
+
+def job_memory_check(key: str, task_cfg: dict, width: int, seeds: int, meta: dict | None, available_mb: int) -> None:
+    """Raise, naming `key`, the width, batch and seeds, when a job's memory estimate (without the resource
+    request's safety factor) exceeds `available_mb`: fail before training, not when allocation fails."""
+    requested = kind_of(task_cfg).job_mem_mb(task_cfg, width, seeds, meta)
+    needed = jobsize.HOST_BASE_MB + (requested - jobsize.HOST_BASE_MB) / jobsize.SAFETY
+    if needed > available_mb:
+        raise ValueError(
+            f"{key}: width {width} (batch {task_cfg['optim']['batch_size']}, {seeds} seeds) needs about "
+            f"{needed:,.0f} MB of memory, but this machine has {available_mb:,} MB; lower the width, the batch or "
+            "the seeds (or seed_batching: sequential), or run it on a cluster profile")

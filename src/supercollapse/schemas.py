@@ -187,6 +187,8 @@ SUMMARY = pa.schema(
         ("noise_rmse_ratio", pa.float64()),  # baseline / model
         ("noise_rmse_ratio_out_of_sample", pa.float64()),  # each run predicted with alpha fitted on the others
         ("noise_rmse_ratio_seed_mean", pa.float64()),  # between seed-mean curves
+        # What the config allowed that weakens the study (summary.json's warnings), e.g. extrapolated horizons
+        ("warnings", pa.list_(pa.string())),
     ]
 )
 

@@ -216,7 +216,8 @@ def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studi
             sens = pl.from_arrow(read_table(sensitivity_paths[k], LHAT_SENSITIVITY))
             rows.append({**study_columns(by_study[study], summary, str(summary_paths[k])), **frontier,
                          **lhat_columns(read_json(lhat_paths[k]), str(lhat_paths[k])),
-                         **sensitivity_columns(summary, sens, str(summary_paths[k])), **noise})
+                         **sensitivity_columns(summary, sens, str(summary_paths[k])), **noise,
+                         "warnings": _key(summary, "warnings", str(summary_paths[k]))})
     return summary_table(rows)
 
 
@@ -258,6 +259,8 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
               f"{fmt(r['noise_rmse_model'])} vs {fmt(r['noise_rmse_baseline'])}", _times(r["noise_rmse_ratio"]),
               _times(r["noise_rmse_ratio_out_of_sample"]), _times(r["noise_rmse_ratio_seed_mean"])]
              for t, r in first.items() if _float(r["noise_alpha"]) is not None]
+    warnings = [[r["task"], r["study"], w] for r in rows for w in r["warnings"]]
+    warnings_section = [("Warnings", ["task", "study", "warning"], warnings)] if warnings else []
     noise_section = [
         ("SGD-noise model of LR schedules: L = L_const(τ) + α (η/η_peak − 1) Tr(P⁻¹Σ), RMSEs over the decay phase",
          ["task", "width × seeds", "α [95% CI]", "RMSE: model vs equal-τ baseline", "baseline / model (per seed)",
@@ -272,7 +275,7 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
           "ANOVA median p"], collapse),
         ("Sensitivity to L̂: mean Δ/σ_raw", ["task", "study", "at the ends of L̂'s CI", "smallest over the L̂ scan"],
          sensitivity),
-    ] + noise_section
+    ] + noise_section + warnings_section
 
 
 def _times(v) -> str:

@@ -11,4 +11,4 @@ from supercollapse.stages.analysis import collapse_stage  # noqa: E402
 
 out = snakemake.output
 collapse_stage(list(snakemake.input.runs), snakemake.input.lhat, out.normalized, out.statistics, out.summary,
-               out.sensitivity, **snakemake.params.analysis)
+               out.sensitivity, warnings=snakemake.params.warnings, **snakemake.params.analysis)

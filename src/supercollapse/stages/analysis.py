@@ -70,8 +70,12 @@ def lhat_stage(run_paths, meta_path, out_path, delta: float, n_boot: int, seed: 
 
 def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_path, sensitivity_path, *,
                    x_grid_min: float, x_grid_max: float, n_x: int, x_min: float, x_max: float, n_boot: int,
-                   seed: int) -> None:
-    """Rule collapse_stats: normalized curves, Delta/sigma per x, their window summary and L_hat sensitivity."""
+                   seed: int, warnings: list[str]) -> None:
+    """Rule collapse_stats: normalized curves, Delta/sigma per x, their window summary and L_hat sensitivity.
+    `warnings`: what the config allowed that weakens the study (config_checks.collapse_warnings), logged and
+    recorded in summary.json."""
+    for warning in warnings:
+        log.warning("%s", warning)
     df = read_curves(run_paths)
     lhat = read_json(lhat_path)
     l_hat = float(lhat["l_hat"])
@@ -80,7 +84,7 @@ def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_pa
     write_table(normalized_path, normalized_curves(df, l_hat))
     write_table(stats_path, study.statistics_table())
     write_table(sensitivity_path, study.sensitivity.to_table())
-    write_json(summary_path, study.to_dict())
+    write_json(summary_path, {**study.to_dict(), "warnings": list(warnings)})
     log.info("mean Delta/sigma_raw over x in [%.2f, %.2f]: %.3f [%.3f, %.3f]; Delta/sigma_norm %.3f",
              *study.x_window, study.summary.mean_ratio_raw, *study.intervals.mean_ratio_raw_ci,
              study.summary.mean_ratio_norm)

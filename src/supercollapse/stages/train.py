@@ -11,7 +11,8 @@ import logging
 
 from ..io import read_json, write_table
 from ..kinds import KINDS, kind_of
-from ..plan import RunPlan
+from ..config_checks import host_memory_mb
+from ..plan import RunPlan, job_memory_check
 from ..train import checkpoint as ckpt
 from ..train.engine import RunSpec, resolve_devices, train
 from ..train.tasks import FourierTask, TokenTask
@@ -103,6 +104,14 @@ def run_job(spec: RunSpec, inputs: dict, out_path, extra_meta: dict | None = Non
     return meta
 
 
+def _memory_mb() -> int:
+    """The memory a job's arrays live in: the device's where the backend reports it, else the host's."""
+    import jax
+
+    stats = jax.devices()[0].memory_stats() or {}
+    return int(stats["bytes_limit"]) // 2**20 if "bytes_limit" in stats else host_memory_mb()
+
+
 def train_run(plan: dict, task_cfg: dict, inputs: dict, out_path, execution: dict, code_hash: str) -> dict:
     """The job of rules sweep_run, optimal_run and schedule_run: train the planned run and write its curves.
 
@@ -111,6 +120,7 @@ def train_run(plan: dict, task_cfg: dict, inputs: dict, out_path, execution: dic
     plan = RunPlan.from_dict(plan)
     meta = read_json(inputs["meta"]) if kind_of(task_cfg).tokenized else None
     spec = run_spec(plan, task_cfg, meta)
+    job_memory_check(f"tasks.{plan.task}", task_cfg, plan.width, len(plan.seeds), meta, _memory_mb())
     extra = {"code_hash": code_hash, **({"horizon": plan.horizon} if plan.horizon is not None else {})}
     policy = ckpt.CheckpointPolicy(ckpt.checkpoint_dir(execution["results"], out_path), **execution["checkpoint"])
     return run_job(spec, inputs, out_path, extra_meta=extra, checkpoint=policy,
