@@ -5,14 +5,21 @@ import sys
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+sys.path.insert(0, f"{workflow.basedir}/src")  # the package beside this workflow
+from supercollapse.config_checks import check_config  # noqa: E402
+from supercollapse.config_loading import workflow_config  # noqa: E402
+
+# The config files read strictly (src/supercollapse/config_loading.py) before Snakemake reads them its own way:
+# syntax errors as file:line:column, duplicate keys rejected, 1e-3 a number. `config` is then that reading.
+strict_config = workflow_config(workflow, "config/config.yaml")
 
 
 configfile: "config/config.yaml"
 
 
+config.clear()
+config.update(strict_config)
 validate(config, schema="workflow/schemas/config.schema.yaml")
-sys.path.insert(0, f"{workflow.basedir}/src")  # the package beside this workflow
-from supercollapse.config_checks import check_config  # noqa: E402
 
 check_config(config)
 
