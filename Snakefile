@@ -21,7 +21,8 @@ config.clear()
 config.update(strict_config)
 validate(config, schema="workflow/schemas/config.schema.yaml")
 
-check_config(config)
+# Local checks (devices, memory) only where the jobs will run on this machine: not for a dry run or a cluster.
+check_config(config, local=workflow.local_exec and not workflow.dryrun)
 
 
 report: "workflow/report/workflow.rst"
