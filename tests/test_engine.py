@@ -64,6 +64,25 @@ def test_divergence_is_flagged_not_raised(task):
     assert meta["diverged_seeds"] == [0, 1]
 
 
+def test_a_blow_up_with_finite_losses_is_flagged_diverged(task):
+    """Issue 17, case 3: with a far too large LR the losses stay finite but end far above where they started."""
+    table, meta = train(_spec(lr=100.0, warmup_steps=0), task)
+    loss = table.column("eval_loss").to_numpy()
+    assert np.isfinite(loss).all() and loss.max() > 100 * loss[0]
+    assert table.column("diverged").to_numpy().all() and meta["diverged_seeds"] == [0, 1]
+
+
+def test_divergence_rule():
+    from supercollapse.divergence import divergence_index
+
+    assert divergence_index([1.0, 0.5, 0.3]) is None
+    assert divergence_index([1.0, 5.0, 0.5, 0.3]) is None  # a spike that recovers
+    assert divergence_index([1.0, 0.5, 3.0, 4.0]) == 2  # above 2x the initial loss from there to the end
+    assert divergence_index([1.0, 0.5, np.nan, 0.3]) == 2
+    assert divergence_index([1.0, 0.5, 0.4], [np.nan, 0.6, np.inf]) == 2
+    assert divergence_index([1.0, 3.0, 3.0]) == 1
+
+
 def test_bfloat16_compute_trains_close_to_float32(task):
     a, _ = train(_spec(), task)
     b, meta = train(_spec(compute_dtype="bfloat16"), task)

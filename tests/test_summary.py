@@ -22,7 +22,7 @@ def _horizon(gamma: float, isoflop_ok: bool = True) -> dict:
     iso = ({"gamma": gamma + 0.02, "exponent_se": 0.14, "r2": 0.93, "kappa": 0.005,
             "horizon_ratio_to_envelope": [1.03, 0.98, 1.01]} if isoflop_ok else {"error": "isoflop: no levels"})
     return {"kappa": 0.0042, "gamma": gamma, "exponent_se": 0.0496, "r2": 0.9984, "r2_grid": 0.838,
-            "points_params": [924, 1616, 3576], "points_compute": [2e9, 6e9, 2e10], "isoflop": iso,
+            "points_params": [924, 1616, 3576], "points_compute": [2e9, 6e9, 2e10], "isoflop": iso, "warnings": [],
             "bootstrap": {"ci": {"gamma": [gamma - 0.07, gamma + 0.45], "kappa": [0.0024, 0.072]}, "n_boot": 100},
             "truncated_widths": [], "truncated_policy": "exclude",
             "bootstrap_widths": ({"ci": {"gamma": [0.5, 0.9], "kappa": [0.001, 0.01]}} if isoflop_ok else

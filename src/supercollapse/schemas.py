@@ -27,7 +27,7 @@ CURVES = pa.schema(
         ("eval_loss", pa.float64()),
         ("train_loss", pa.float64()),  # minibatch loss of the last update before this evaluation (NaN at step 0)
         ("noise_trace", pa.float64()),  # Tr(P^-1 Sigma) (train/noise_trace.py); NaN where not measured (RunSpec.noise_examples)
-        ("diverged", pa.bool_()),  # this seed hit a non-finite loss at some point of the run
+        ("diverged", pa.bool_()),  # this seed's run diverged (divergence.py: non-finite, or blown up to the end)
     ]
 )
 

@@ -204,7 +204,8 @@ def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studi
                              f"(expected {want})")
     rows = []
     for t, task in enumerate(tasks):
-        frontier = frontier_columns(read_json(horizon_paths[t]), str(horizon_paths[t]))
+        horizon = read_json(horizon_paths[t])
+        frontier = frontier_columns(horizon, str(horizon_paths[t]))
         alpha = alpha_paths.get(task)
         noise = noise_columns(None if alpha is None else read_json(alpha), str(alpha))
         by_study = {r["study"]: r for r in pl.from_arrow(read_table(studies_paths[t], STUDIES)).to_dicts()}
@@ -217,7 +218,9 @@ def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studi
             rows.append({**study_columns(by_study[study], summary, str(summary_paths[k])), **frontier,
                          **lhat_columns(read_json(lhat_paths[k]), str(lhat_paths[k])),
                          **sensitivity_columns(summary, sens, str(summary_paths[k])), **noise,
-                         "warnings": _key(summary, "warnings", str(summary_paths[k]))})
+                         # The sweep's warnings (diverged runs) once per task, on its first study's row.
+                         "warnings": [*(_key(horizon, "warnings", str(horizon_paths[t])) if s == 0 else []),
+                                      *_key(summary, "warnings", str(summary_paths[k]))]})
     return summary_table(rows)
 
 

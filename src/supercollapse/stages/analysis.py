@@ -13,6 +13,7 @@ from ..analysis.collapse_study import collapse_study, studies_table
 from ..analysis.lhat import end_points, fit_lhat
 from ..analysis.noise_model import fit_noise_model, reference_run
 from ..analysis.normalization import normalized_curves
+from ..analysis.run_set import EqualSeeds, RunSet, equal_seeds, run_set
 from ..analysis.sweep_frontier import sweep_frontier
 from ..analysis.theory import PowerLawTerm, theory_curves
 from ..io import read_json, read_table, write_json, write_table
@@ -21,18 +22,44 @@ from ..schemas import CURVES
 log = logging.getLogger("supercollapse.analysis")
 
 
-def read_curves(paths) -> pl.DataFrame:
-    """Concatenate curve artifacts, dropping seeds flagged diverged (with a warning)."""
-    df = pl.concat([pl.from_arrow(read_table(p, CURVES)) for p in paths])
-    for width, seed in df.filter(pl.col("diverged")).select("width", "seed").unique().iter_rows():
-        log.warning("excluding diverged run: width %d seed %d", width, seed)
-    return df.filter(~pl.col("diverged"))
+def read_curves(paths) -> RunSet:
+    """The curve artifacts of one stage, split into healthy and diverged runs (each logged)."""
+    runs = run_set(pl.concat([pl.from_arrow(read_table(p, CURVES)) for p in paths]))
+    for warning in runs.warnings():
+        log.warning("%s", warning)
+    return runs
+
+
+def read_collapse_set(paths) -> tuple[RunSet, EqualSeeds]:
+    """A study's runs as the L_hat fit and the collapse statistics both use them (analysis/run_set.py)."""
+    runs = read_curves(paths)
+    seeds = equal_seeds(runs)
+    for warning in seeds.warnings():
+        log.warning("%s", warning)
+    return runs, seeds
+
+
+def _records(runs: RunSet, seeds: EqualSeeds | None = None) -> dict:
+    """What a stage's JSON output records of the runs it used."""
+    out = {"diverged": runs.diverged}
+    return out if seeds is None else {**out, "seeds_used": {str(w): s for w, s in seeds.seeds_used.items()}}
+
+
+def _noting_divergence(runs: RunSet, compute, *args, **kwargs):
+    """compute(*args, **kwargs); an error it raises says which runs diverged, if any did."""
+    try:
+        return compute(*args, **kwargs)
+    except ValueError as err:
+        if not runs.diverged:
+            raise
+        raise ValueError(f"{err}{runs.note()}") from err
 
 
 def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, n_boot: int, seed: int, truncated: str,
                    extra: dict) -> None:
     """Rule fit_frontier: the sweep's envelope (schema FRONTIER) and horizon fit (JSON, with `extra`)."""
-    front = sweep_frontier(read_curves(sweep_paths), n_grid, n_boot, seed, truncated=truncated)
+    runs = read_curves(sweep_paths)
+    front = _noting_divergence(runs, sweep_frontier, runs.runs, n_grid, n_boot, seed, truncated=truncated)
     if front.truncated_widths:
         log.warning("frontier: widths %s were still the argmin when their sweep runs ended, so their argmin "
                     "intervals are cut by the sweep, not by a crossing; %s (tasks.<task>.sweep.truncated); "
@@ -47,7 +74,7 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, n_boot
         log.info("isoflop: gamma %.4f +- %.4f (envelope %.4f); horizon ratio isoflop/envelope %.3f-%.3f",
                  iso.gamma, iso.exponent_se, fit.gamma, min(ratios), max(ratios))
     write_table(envelope_path, front.envelope_table())
-    write_json(horizon_path, {**front.to_dict(), **extra})
+    write_json(horizon_path, {**front.to_dict(), **_records(runs), "warnings": runs.warnings(), **extra})
     log.info("horizon fit: kappa %.4g, gamma %.4f +- %.4f (seed bootstrap %s, width bootstrap %s, %d of %d "
              "failed), R2 %.4f (grid R2 %.4f)", fit.kappa, fit.gamma, fit.exponent_se, front.bootstrap.gamma_ci,
              front.bootstrap_widths.gamma_ci, front.bootstrap_widths.failed, n_boot, fit.r2, fit.r2_grid)
@@ -57,9 +84,10 @@ def lhat_stage(run_paths, meta_path, out_path, delta: float, n_boot: int, seed: 
     """Rule fit_lhat: L = L_hat + a C^-b on the runs' end points, bounded below by the data's entropy rate
     where its meta.json knows it (token tasks; the Fourier task has none)."""
     floor = read_json(meta_path).get("entropy_floor_nats_per_token")
-    lhat = fit_lhat(end_points(read_curves(run_paths)), delta, n_boot, seed,
-                    entropy_floor=None if floor is None else float(floor))
-    write_json(out_path, lhat.to_dict())
+    runs, seeds = read_collapse_set(run_paths)
+    lhat = _noting_divergence(runs, fit_lhat, end_points(seeds.runs), delta, n_boot, seed,
+                              entropy_floor=None if floor is None else float(floor))
+    write_json(out_path, {**lhat.to_dict(), **_records(runs, seeds)})
     log.info("L_hat %.6g [%.6g, %.6g], a %.4g, b %.4g", lhat.fit.l_hat, *lhat.l_hat_ci, lhat.fit.a, lhat.fit.b)
     if lhat.entropy_floor is not None:
         log.info("entropy floor of the data %.6g nats/token: L_hat - floor = %.4g", lhat.entropy_floor,
@@ -76,15 +104,17 @@ def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_pa
     recorded in summary.json."""
     for warning in warnings:
         log.warning("%s", warning)
-    df = read_curves(run_paths)
+    runs, seeds = read_collapse_set(run_paths)
     lhat = read_json(lhat_path)
     l_hat = float(lhat["l_hat"])
-    study = collapse_study(df, l_hat, lhat["ci"]["l_hat"], x_grid_min=x_grid_min, x_grid_max=x_grid_max, n_x=n_x,
-                           x_min=x_min, x_max=x_max, n_boot=n_boot, seed=seed)
-    write_table(normalized_path, normalized_curves(df, l_hat))
+    study = _noting_divergence(runs, collapse_study, seeds.runs, l_hat, lhat["ci"]["l_hat"], x_grid_min=x_grid_min,
+                               x_grid_max=x_grid_max, n_x=n_x, x_min=x_min, x_max=x_max, n_boot=n_boot, seed=seed)
+    # Every healthy seed's normalized curve (the figure's); the statistics use seeds_used.
+    write_table(normalized_path, normalized_curves(runs.runs, l_hat))
     write_table(stats_path, study.statistics_table())
     write_table(sensitivity_path, study.sensitivity.to_table())
-    write_json(summary_path, {**study.to_dict(), "warnings": list(warnings)})
+    write_json(summary_path, {**study.to_dict(), **_records(runs, seeds),
+                              "warnings": [*warnings, *runs.warnings(), *seeds.warnings()]})
     log.info("mean Delta/sigma_raw over x in [%.2f, %.2f]: %.3f [%.3f, %.3f]; Delta/sigma_norm %.3f",
              *study.x_window, study.summary.mean_ratio_raw, *study.intervals.mean_ratio_raw_ci,
              study.summary.mean_ratio_norm)

@@ -48,6 +48,7 @@ from jax.sharding import PartitionSpec as P
 
 from ..models.mup import leaf_shapes, lr_multipliers
 from ..models.transformer import ATTENTION_IMPLEMENTATIONS, check_shape
+from ..divergence import DIVERGENCE_FACTOR, divergence_index
 from ..schemas import CURVES
 from . import checkpoint as ckpt
 from . import stream
@@ -472,10 +473,10 @@ def _log_progress(spec: RunSpec, step: int, losses: np.ndarray, done_updates: in
              spec.width, step, spec.steps, float(np.mean(losses)), rate, rate * spec.tokens_per_example, eta)
 
 
-def _diverged(eval_loss: np.ndarray, train_loss: np.ndarray, steps_eval: np.ndarray) -> np.ndarray:
-    """(seeds,) True where a seed's curve has a non-finite loss (a train loss is NaN only at step 0)."""
-    finite = np.isfinite(eval_loss) & (np.isfinite(train_loss) | np.isnan(train_loss) & (steps_eval == 0))
-    return ~finite.all(axis=1)
+def _diverged(eval_loss: np.ndarray, train_loss: np.ndarray) -> np.ndarray:
+    """(seeds,) True where a seed's run diverged (divergence.py: a non-finite loss, or a loss that ends above
+    DIVERGENCE_FACTOR x its initial one and stays there)."""
+    return np.array([divergence_index(e, t) is not None for e, t in zip(eval_loss, train_loss)], dtype=bool)
 
 
 def _curves_table(spec: RunSpec, steps_eval: np.ndarray, schedule: np.ndarray, progress: _Progress,
@@ -574,11 +575,11 @@ def train(spec: RunSpec, task, progress_every_s: float = 5.0, extra_meta: dict |
             _save(checkpoint, fingerprint, progress, g, j, step, now - started, state)
             last_save, saved_updates = time.perf_counter(), progress.done_updates
     wall_s = time.perf_counter() - started
-    diverged = _diverged(progress.eval_loss, progress.train_loss, steps_eval)
+    diverged = _diverged(progress.eval_loss, progress.train_loss)
     for seed, bad in zip(spec.seeds, diverged):
         if bad:
-            log.warning("width %d seed %d diverged (non-finite loss); its curve is flagged diverged=True",
-                        spec.width, seed)
+            log.warning("width %d seed %d diverged (a non-finite loss, or one above %g x its initial value to "
+                        "the end); its curve is flagged diverged=True", spec.width, seed, DIVERGENCE_FACTOR)
     table = _curves_table(spec, steps_eval, schedule, progress, diverged)
     meta = _run_meta(spec, progress, wall_s, devices, placement, diverged, extra_meta)
     return table.replace_schema_metadata({b"supercollapse.run": json.dumps(meta).encode()}), meta
