@@ -1,4 +1,4 @@
-"""Throughput of the tokenize stage (stages/data.py, data/tokenize.py): Lichess games/s and CIFAR-5M images/s, 1 and N workers.
+"""Throughput of the tokenize stage (stages/tokens.py, data/tokenize.py): Lichess games/s and CIFAR-5M images/s, 1 and N workers.
 
 Fixtures are made locally in a temporary folder, in the real formats:
   lichess   one Parquet shard of Lichess-style movetext (move numbers, '1...' black numbers, a clock comment
@@ -32,7 +32,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from supercollapse.data.chess_offline import random_game  # noqa: E402
-from supercollapse.stages.data import tokenize_task  # noqa: E402
+from supercollapse.stages.tokens import tokenize_task  # noqa: E402
 from supercollapse.io import write_table  # noqa: E402
 
 

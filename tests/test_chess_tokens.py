@@ -8,7 +8,7 @@ import pytest
 
 from supercollapse.data import chess as c
 from supercollapse.data.chess_offline import encode_random_games, random_game
-from supercollapse.stages.data import tokenize_task
+from supercollapse.stages.tokens import tokenize_task
 from supercollapse.data.tokens import read_tokens
 from supercollapse.io import read_json
 
@@ -101,7 +101,7 @@ def test_the_tokenize_script_does_not_load_jax():
     script = Path(__file__).parents[1] / "workflow/scripts/tokenize.py"
     imports = [line.split(" import ")[0].replace("from ", "").strip() for line in script.read_text().splitlines()
                if line.startswith("from supercollapse")]
-    assert "supercollapse.stages.data" in imports
+    assert "supercollapse.stages.tokens" in imports
     code = ("import sys; sys.path.insert(0, 'src'); import importlib; "
             + "; ".join(f"importlib.import_module({m!r})" for m in imports + ["supercollapse.data.lichess",
                                                                              "supercollapse.data.cifar5m"])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from supercollapse.data.cifar5m import grayscale_tokens, open_images
-from supercollapse.stages.data import tokenize_task
+from supercollapse.stages.tokens import tokenize_task
 from supercollapse.data.tokens import read_tokens
 from supercollapse.io import read_json
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from supercollapse.data.fourier import make_target, sample_inputs
-from supercollapse.stages.data import make_fourier_task, read_fourier_task
+from supercollapse.stages.fourier_task import make_fourier_task, read_fourier_task
 from supercollapse.io import read_json
 
 

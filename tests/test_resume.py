@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from supercollapse.stages.data import make_fourier_task, read_fourier_task
+from supercollapse.stages.fourier_task import make_fourier_task, read_fourier_task
 from supercollapse.train import checkpoint as ckpt
 from supercollapse.train.engine import RunSpec, train
 from supercollapse.train.tasks import FourierTask

@@ -131,8 +131,8 @@ def test_tokenizer_code_does_not_retrain_the_fourier_task(tmp_path):
     pkg = tmp_path / "supercollapse"
     shutil.copytree(Path(supercollapse.__file__).parent, pkg, ignore=shutil.ignore_patterns("__pycache__"))
     before = {f: source_hash(pkg, f) for f in ("data", "tokens", "train")}
-    for name in ("chess.py", "download.py", "cifar5m.py"):
-        (pkg / "data" / name).write_text((pkg / "data" / name).read_text() + "\n_CHANGED = 1\n")
+    for name in ("data/chess.py", "data/download.py", "data/cifar5m.py", "stages/tokens.py"):
+        (pkg / name).write_text((pkg / name).read_text() + "\n_CHANGED = 1\n")
     after = {f: source_hash(pkg, f) for f in ("data", "tokens", "train")}
     assert after["data"] == before["data"] and after["train"] == before["train"]
     assert after["tokens"] != before["tokens"]

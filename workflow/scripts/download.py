@@ -1,4 +1,4 @@
-"""Thin adapter: rules download_lichess and download_cifar5m -> supercollapse.stages.data.download."""
+"""Thin adapter: rules download_lichess and download_cifar5m -> supercollapse.stages.tokens.download."""
 import sys
 from pathlib import Path
 
@@ -7,7 +7,7 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.stages.data import download  # noqa: E402
+from supercollapse.stages.tokens import download  # noqa: E402
 
 p = snakemake.params
 download(p.kind, p.url, snakemake.output.manifest, p.sha256, p.timeout, p.retries,

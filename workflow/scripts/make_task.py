@@ -1,4 +1,4 @@
-"""Thin adapter: rule make_task -> supercollapse.stages.data.make_fourier_task."""
+"""Thin adapter: rule make_task -> supercollapse.stages.fourier_task.make_fourier_task."""
 import sys
 from pathlib import Path
 
@@ -7,6 +7,6 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.stages.data import make_fourier_task  # noqa: E402
+from supercollapse.stages.fourier_task import make_fourier_task  # noqa: E402
 
 make_fourier_task(snakemake.params.data, snakemake.output.target, snakemake.output.evalset, snakemake.output.meta)

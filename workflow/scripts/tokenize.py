@@ -1,4 +1,4 @@
-"""Thin adapter: rule tokenize -> supercollapse.stages.data.tokenize_task."""
+"""Thin adapter: rule tokenize -> supercollapse.stages.tokens.tokenize_task."""
 import sys
 from pathlib import Path
 
@@ -7,7 +7,7 @@ from supercollapse.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 
-from supercollapse.stages.data import tokenize_task  # noqa: E402
+from supercollapse.stages.tokens import tokenize_task  # noqa: E402
 
 out = snakemake.output
 tokenize_task(dict(snakemake.params.data), list(snakemake.params.raw), out.train, out.test, out.meta,

@@ -16,7 +16,7 @@ from ..plan import RunPlan, job_memory_check
 from ..train import checkpoint as ckpt
 from ..train.engine import RunSpec, resolve_devices, train
 from ..train.tasks import FourierTask, TokenTask
-from .data import read_fourier_task
+from .fourier_task import read_fourier_task
 
 log = logging.getLogger("supercollapse.train")
 
