@@ -6,7 +6,7 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 sys.path.insert(0, f"{workflow.basedir}/src")  # the package beside this workflow
-from supercollapse.config_checks import check_config  # noqa: E402
+from supercollapse.config_checks import check_config, check_machine  # noqa: E402
 from supercollapse.config_loading import workflow_config  # noqa: E402
 
 # The config files read strictly (src/supercollapse/config_loading.py) before Snakemake reads them its own way:
@@ -21,8 +21,13 @@ config.clear()
 config.update(strict_config)
 validate(config, schema="workflow/schemas/config.schema.yaml")
 
-# Local checks (devices, memory) only where the jobs will run on this machine: not for a dry run or a cluster.
-check_config(config, local=workflow.local_exec and not workflow.dryrun)
+check_config(config)
+
+
+onstart:
+    # What this machine can run (devices, memory), where the jobs run on it: not in a dry run, nor on a cluster.
+    if workflow.local_exec:
+        check_machine(config)
 
 
 report: "workflow/report/workflow.rst"

@@ -12,8 +12,9 @@ from supercollapse.analysis.frontier import HorizonFit  # noqa: E402
 from supercollapse.codehash import source_hash  # noqa: E402
 from supercollapse.config_checks import NAME_PATTERN, collapse_warnings, schedule_tasks  # noqa: E402
 from supercollapse.data.download import raw_files  # noqa: E402
-from supercollapse.io import read_json  # noqa: E402
+from supercollapse.io import existing, read_json  # noqa: E402
 from supercollapse.kinds import kind_of  # noqa: E402
+from supercollapse.summary import caption_params  # noqa: E402
 
 R = config["results"]
 DL = config["downloads"]
@@ -92,8 +93,7 @@ def download_checksum(path):
 
 
 def sweep_runs(wildcards):
-    widths = task_cfg(wildcards.task)["sweep"]["widths"]
-    return [f"{R}/{wildcards.task}/sweep/w{w}.parquet" for w in widths]
+    return [f"{R}/{wildcards.task}/sweep/w{w}.parquet" for w in task_cfg(wildcards.task)["sweep"]["widths"]]
 
 
 def study_runs(wildcards):
@@ -141,25 +141,6 @@ def coord_check_targets():
     return [f"{R}/{task}/figures/coord_check.{PLOT_EXT}" for task in tasks_of_kind("transformer")]
 
 
-def made(path, what):
-    """`path`, or FileNotFoundError: Snakemake shows <TBD> and asks again once the file is made."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(2, f"{what} not made yet", path)
-    return path
-
-
-def caption_numbers(figure):
-    """A params function: the numbers a figure's caption quotes, read from its rule's inputs."""
-
-    def numbers(wildcards, input):
-        from supercollapse.summary import caption_numbers as read_numbers
-
-        [made(path, "input") for path in input]
-        return read_numbers(figure, dict(input.items()))
-
-    return numbers
-
-
 # The plan of each training job (supercollapse.plan): rules size jobs from it and pass it to the job. Functions
 # of `input`/`output`: evaluated once the files exist, never rerun triggers (the config slices in params are).
 def _width(widths, wildcards):
@@ -167,19 +148,33 @@ def _width(widths, wildcards):
     return {str(w): w for w in widths}[wildcards.width]
 
 
+def _job(wildcards, meta_path):
+    """(task config, data meta, width, seeds) of a training job; a transformer's meta once its data exists."""
+    t = task_cfg(wildcards.task)
+    meta = read_json(existing(meta_path, "the task's data")) if kind_of(t).tokenized else None
+    if "schedule" in wildcards.keys():
+        return t, meta, SCHED["width"], SCHED["seeds"]
+    role = t["collapse" if "study" in wildcards.keys() else "sweep"]
+    return t, meta, _width(role["widths"], wildcards), role["seeds"]
+
+
 def run_plan(wildcards, input):
     """The RunPlan of the training job of these wildcards (sweep, compute-optimal or schedule-study run)."""
-    task, t = wildcards.task, task_cfg(wildcards.task)
-    meta = read_json(made(input.meta, "the task's data")) if kind_of(t).tokenized else None
+    (t, meta, width, _), fit = _job(wildcards, input.meta), None
+    if "horizon" in input.keys():
+        fit = HorizonFit.from_dict(read_json(existing(input.horizon, "horizon fit")))
     if "schedule" in wildcards.keys():
         runs = {(s, f"{d:g}"): (s, d) for s, d in plan.schedule_runs(SCHED)}
-        fit = HorizonFit.from_dict(read_json(made(input.horizon, "horizon fit"))) if "horizon" in input.keys() else None
-        return plan.schedule_plan(task, t, SCHED, *runs[wildcards.schedule, wildcards.decay], fit, meta)
+        return plan.schedule_plan(wildcards.task, t, SCHED, *runs[wildcards.schedule, wildcards.decay], fit, meta)
     if "study" in wildcards.keys():
-        fit = HorizonFit.from_dict(read_json(made(input.horizon, "horizon fit")))
-        width = _width(t["collapse"]["widths"], wildcards)
-        return plan.optimal_plan(task, t, wildcards.study, study_cfg(wildcards.study), width, fit, meta)
-    return plan.sweep_plan(task, t, _width(t["sweep"]["widths"], wildcards), meta)
+        return plan.optimal_plan(wildcards.task, t, wildcards.study, study_cfg(wildcards.study), width, fit, meta)
+    return plan.sweep_plan(wildcards.task, t, width, meta)
+
+
+def run_mem_mb(wildcards, input):
+    """A training job's memory: it does not grow with the run's length, so it is known before the horizon."""
+    t, meta, width, seeds = _job(wildcards, input.meta)
+    return plan.run_mem_mb(t, width, seeds, meta, SCHED if "schedule" in wildcards.keys() else None)
 
 
 def execution(wildcards, output):
@@ -191,9 +186,8 @@ def execution(wildcards, output):
 
 def train_group(wildcards):
     """Small jobs share cluster submissions (how many: `group-components` in the profile)."""
-    role, t = ("optimal" if "study" in wildcards.keys() else "sweep"), task_cfg(wildcards.task)
-    meta_path = f"{R}/{wildcards.task}/data/meta.json"
-    if kind_of(t).tokenized and not os.path.exists(meta_path):
+    try:
+        t, meta, width, _ = _job(wildcards, f"{R}/{wildcards.task}/data/meta.json")
+    except FileNotFoundError:
         return None  # a transformer task's size is unknown until its data is tokenized: not grouped
-    meta = read_json(meta_path) if kind_of(t).tokenized else None
-    return plan.job_group(role, t, _width(t["collapse" if role == "optimal" else "sweep"]["widths"], wildcards), meta)
+    return plan.job_group("optimal" if "study" in wildcards.keys() else "sweep", t, width, meta)

@@ -16,7 +16,7 @@ rule sweep_run:
     resources:
         gpu=1,
         runtime=lambda w, input: run_plan(w, input).runtime_min,
-        mem_mb=lambda w, input: run_plan(w, input).mem_mb,
+        mem_mb=run_mem_mb,
     params:
         task=lambda w: train_slice(w.task),
         sweep=sweep_params,

@@ -71,7 +71,7 @@ for name, (path, inputs, category, label) in FIGURES.items():
             figure=name,
             plots=config["plots"],
             code=code_hash("plots"),
-            numbers=caption_numbers(name) if name != "coord_check" else None,
+            numbers=caption_params(name) if name != "coord_check" else None,
         script:
             "../workflow/scripts/plot.py"
 

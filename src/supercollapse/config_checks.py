@@ -17,10 +17,8 @@ from .plan import sweep_steps
 NAME_PATTERN = r"[A-Za-z0-9_\-]+"
 
 
-def check_config(config: dict, workdir: str | os.PathLike = ".", local: bool = False) -> None:
-    """Raise ValueError naming the key of the first inconsistency in `config` (already schema-validated).
-
-    `local`: the jobs run on this machine (Snakemake's local executor), so its devices and memory are known."""
+def check_config(config: dict, workdir: str | os.PathLike = ".") -> None:
+    """Raise ValueError naming the key of the first inconsistency in `config` (already schema-validated)."""
     _check_finite(config, "")
     _check_results(config["results"], workdir)
     for key in ("tasks", "studies"):
@@ -30,8 +28,6 @@ def check_config(config: dict, workdir: str | os.PathLike = ".", local: bool = F
                                  "(they become folder names and wildcards)")
     for name, task in config["tasks"].items():
         _check_task(name, task)
-        if local:
-            _check_local(name, task, workdir, config["results"])
     for name, study in config["studies"].items():
         if study["decay_frac"] == 0 and study["schedule"] != "const":
             raise ValueError(f"studies.{name}.decay_frac is 0 with schedule {study['schedule']!r}: that trains at "
@@ -134,6 +130,13 @@ def local_devices() -> int:
 
 def host_memory_mb() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+
+
+def check_machine(config: dict, workdir: str | os.PathLike = ".") -> None:
+    """Raise ValueError, naming the key, where this machine cannot run the config's jobs (call it only when the
+    jobs run here: Snakemake's local executor, not a dry run)."""
+    for name, task in config["tasks"].items():
+        _check_local(name, task, workdir, config["results"])
 
 
 def _check_local(name: str, task: dict, workdir, results: str) -> None:

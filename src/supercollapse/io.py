@@ -8,6 +8,7 @@ hash (manifests and data-stage digests).
 from __future__ import annotations
 
 import hashlib
+import errno
 import json
 import os
 import uuid
@@ -62,6 +63,14 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def existing(path: str | os.PathLike, what: str):
+    """`path`, or FileNotFoundError if it is not there yet: in a Snakemake function given `input`, Snakemake then
+    shows <TBD> and asks again once the file is made (before the job runs)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, f"{what} not made yet", str(path))
+    return path
 
 
 def read_json(path: str | os.PathLike) -> Any:

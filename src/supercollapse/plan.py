@@ -77,7 +77,7 @@ def _plan(task: str, task_cfg: dict, study: str, width: int, steps: int, seeds: 
                    tokens_per_step=tokens_per_step(task_cfg, meta), seeds=tuple(seeds), schedule=schedule,
                    decay_frac=float(decay_frac), evaluations=int(eval_steps(steps, int(task_cfg["n_evals"])).size),
                    flops=flops, runtime_min=jobsize.runtime_minutes(flops),
-                   mem_mb=kind.job_mem_mb(task_cfg, width, len(seeds), meta), **extra)
+                   mem_mb=run_mem_mb(task_cfg, width, len(seeds), meta), **extra)
 
 
 def sweep_plan(task: str, task_cfg: dict, width: int, meta: dict | None = None) -> RunPlan:
@@ -125,9 +125,18 @@ def schedule_plan(task: str, task_cfg: dict, sched_cfg: dict, schedule: str, dec
                  noise_chunk=int(sched_cfg["noise_chunk"]))
     example_tokens = plan.tokens_per_step // int(task_cfg["optim"]["batch_size"])
     flops = plan.flops + 6.0 * plan.params * plan.noise_examples * example_tokens * task_cfg["n_evals"] * n_seeds
-    per_example_grads = 4 * plan.params * plan.noise_chunk * n_seeds * jobsize.SAFETY / 1e6
     return RunPlan(**{**plan.__dict__, "flops": flops, "runtime_min": jobsize.runtime_minutes(flops),
-                      "mem_mb": plan.mem_mb + 256 * int(-(-per_example_grads // 256))})
+                      "mem_mb": run_mem_mb(task_cfg, width, n_seeds, meta, sched_cfg)})
+
+
+def run_mem_mb(task_cfg: dict, width: int, seeds: int, meta: dict | None = None, sched_cfg: dict | None = None) -> int:
+    """The `mem_mb` resource of a training job. It does not grow with the run's length, so it is known before
+    a horizon is. A schedule-study run (`sched_cfg`) also holds the per-example gradients of one chunk per seed."""
+    mem = kind_of(task_cfg).job_mem_mb(task_cfg, width, seeds, meta)
+    if sched_cfg is None:
+        return mem
+    per_example_grads = 4 * model_params(task_cfg, width, meta) * sched_cfg["noise_chunk"] * seeds * jobsize.SAFETY
+    return mem + 256 * int(-(-per_example_grads / 1e6 // 256))
 
 
 def job_group(role: str, task_cfg: dict, width: int, meta: dict | None = None) -> str | None:

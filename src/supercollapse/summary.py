@@ -11,7 +11,7 @@ import html
 import polars as pl
 import pyarrow as pa
 
-from .io import read_json, read_table
+from .io import existing, read_json, read_table
 from .schemas import LHAT_SENSITIVITY, STUDIES, SUMMARY, THEORY
 
 MISSING = "–"
@@ -321,6 +321,18 @@ def html_page(table: pa.Table) -> str:
 
 # ---------------------------------------------------------------------------------------------------------
 # Caption numbers: formatted strings for the report's captions, from a figure rule's own inputs
+
+
+def caption_params(figure: str):
+    """A Snakemake params function of (wildcards, input): the numbers figure's caption quotes. Params derived
+    from input are not rerun triggers; until the inputs exist Snakemake shows <TBD> and asks again."""
+
+    def numbers(wildcards, input):
+        for path in input:
+            existing(path, "input")
+        return caption_numbers(figure, dict(input.items()))
+
+    return numbers
 
 
 def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
