@@ -145,7 +145,7 @@ def _check_local(name: str, task: dict, workdir, results: str) -> None:
     task's size is known once its data is tokenized (meta.json); until then its jobs check at their start."""
     from .io import read_json
     from .kinds import kind_of
-    from .plan import job_memory_check
+    from .plan import job_memory_check, run_mem_mb
 
     available = local_devices()
     if isinstance(task["devices"], int) and task["devices"] > available:
@@ -157,7 +157,9 @@ def _check_local(name: str, task: dict, workdir, results: str) -> None:
     meta = read_json(meta_path) if kind_of(task).tokenized else None
     for role in ("sweep", "collapse"):
         for width in task[role]["widths"]:
-            job_memory_check(f"tasks.{name}.{role}", task, width, task[role]["seeds"], meta, host_memory_mb())
+            seeds = task[role]["seeds"]
+            job_memory_check(f"tasks.{name}.{role}", task, width, seeds, run_mem_mb(task, width, seeds, meta),
+                             host_memory_mb())
 
 
 def schedule_tasks(config: dict) -> list[str]:

@@ -149,10 +149,9 @@ def job_group(role: str, task_cfg: dict, width: int, meta: dict | None = None) -
     return f"{role}_small" if jobsize.is_small_job(flops) else None
 
 
-def job_memory_check(key: str, task_cfg: dict, width: int, seeds: int, meta: dict | None, available_mb: int) -> None:
-    """Raise, naming `key`, the width, batch and seeds, when a job's memory estimate (without the resource
-    request's safety factor) exceeds `available_mb`: fail before training, not when allocation fails."""
-    requested = kind_of(task_cfg).job_mem_mb(task_cfg, width, seeds, meta)
+def job_memory_check(key: str, task_cfg: dict, width: int, seeds: int, requested: int, available_mb: int) -> None:
+    """Raise, naming `key`, the width, batch and seeds, when a job's memory estimate (its `mem_mb` request
+    without the safety factor) exceeds `available_mb`: fail before training, not when allocation fails."""
     needed = jobsize.HOST_BASE_MB + (requested - jobsize.HOST_BASE_MB) / jobsize.SAFETY
     if needed > available_mb:
         raise ValueError(

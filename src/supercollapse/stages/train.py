@@ -120,7 +120,7 @@ def train_run(plan: dict, task_cfg: dict, inputs: dict, out_path, execution: dic
     plan = RunPlan.from_dict(plan)
     meta = read_json(inputs["meta"]) if kind_of(task_cfg).tokenized else None
     spec = run_spec(plan, task_cfg, meta)
-    job_memory_check(f"tasks.{plan.task}", task_cfg, plan.width, len(plan.seeds), meta, _memory_mb())
+    job_memory_check(f"tasks.{plan.task}", task_cfg, plan.width, len(plan.seeds), plan.mem_mb, _memory_mb())
     extra = {"code_hash": code_hash, **({"horizon": plan.horizon} if plan.horizon is not None else {})}
     policy = ckpt.CheckpointPolicy(ckpt.checkpoint_dir(execution["results"], out_path), **execution["checkpoint"])
     return run_job(spec, inputs, out_path, extra_meta=extra, checkpoint=policy,
