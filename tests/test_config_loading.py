@@ -200,21 +200,22 @@ def _line_of(text: str, needle: str) -> int:
     return text.splitlines().index(needle) + 1
 
 
-def test_dry_run_names_file_line_column_of_a_tab(proj, config_text):
-    assert "      b1: 0.9" in config_text
-    text = config_text.replace("      b1: 0.9", "\tb1: 0.9", 1)
+def _broken_config(proj, config_text: str, old: str, new: str) -> tuple[int, str]:
+    """Replace `old` by `new` in the project's config; the line of `new` and the failed dry run's message."""
+    assert old in config_text
+    text = config_text.replace(old, new, 1)
     (proj / "config" / "config.yaml").write_text(text)
-    line = _line_of(text, "\tb1: 0.9")
-    message = _dry_run_fails(proj)
+    return _line_of(text, new), _dry_run_fails(proj)
+
+
+def test_dry_run_names_file_line_column_of_a_tab(proj, config_text):
+    line, message = _broken_config(proj, config_text, "      b1: 0.9", "\tb1: 0.9")
     assert f"config/config.yaml:{line}:1: YAML syntax error: found character '\\t'" in message, message
 
 
 def test_dry_run_names_file_line_column_of_a_syntax_error(proj, config_text):
-    assert "      widths: [8, 12, 16, 24, 32, 48]" in config_text
-    text = config_text.replace("      widths: [8, 12, 16, 24, 32, 48]", "      widths: [8, 12, 16, 24, 32, 48", 1)
-    (proj / "config" / "config.yaml").write_text(text)
-    line = _line_of(text, "      widths: [8, 12, 16, 24, 32, 48")
-    message = _dry_run_fails(proj)
+    line, message = _broken_config(proj, config_text, "      widths: [8, 12, 16, 24, 32, 48]",
+                                   "      widths: [8, 12, 16, 24, 32, 48")
     assert f"config/config.yaml:{line + 1}:" in message and "YAML syntax error: expected ',' or ']'" in message, \
         message
     assert f"while parsing a flow sequence at line {line}, column 15" in message, message
@@ -229,12 +230,17 @@ def test_dry_run_rejects_a_duplicate_key_naming_both_lines(proj, config_text):
             "silently keep only the last value") in message, message
 
 
-def test_dry_run_rejects_a_duplicate_key_in_a_configfile(proj, config_text):
-    _write(proj / "extra.yaml", "studies:\n  optimal: {schedule: linear}\n  optimal: {schedule: const}\n")
+def _dry_run_with_configfile(proj, text: str) -> str:
+    """The failed dry run's message with `text` as an extra --configfile."""
+    _write(proj / "extra.yaml", text)
     try:
-        message = _dry_run_fails(proj, "--configfile", "extra.yaml")
+        return _dry_run_fails(proj, "--configfile", "extra.yaml")
     finally:
         (proj / "extra.yaml").unlink()
+
+
+def test_dry_run_rejects_a_duplicate_key_in_a_configfile(proj, config_text):
+    message = _dry_run_with_configfile(proj, "studies:\n  optimal: {schedule: linear}\n  optimal: {schedule: const}\n")
     assert "extra.yaml:3:3: duplicate key 'optimal' (also at line 2, column 3)" in message, message
 
 
@@ -264,9 +270,5 @@ def test_missing_configfile_is_one_line(proj):
 @pytest.mark.xfail(strict=True, reason="Snakemake 9 parses --configfile files before the Snakefile runs and "
                    "reports a YAML error without the file or the line")
 def test_syntax_error_in_a_configfile_names_the_file(proj):
-    _write(proj / "extra.yaml", "plots:\n\tdpi: 72\n")
-    try:
-        message = _dry_run_fails(proj, "--configfile", "extra.yaml")
-    finally:
-        (proj / "extra.yaml").unlink()
+    message = _dry_run_with_configfile(proj, "plots:\n\tdpi: 72\n")
     assert "extra.yaml:2:1" in message, message
