@@ -10,8 +10,10 @@ import re
 from pathlib import Path
 
 from .analysis.theory import PowerLawTerm, collapse_gamma
+from .devices import host_memory_mb, local_devices
+from .io import read_json
 from .kinds import kind_of
-from .plan import sweep_steps
+from .plan import job_memory_check, run_mem_mb, sweep_steps
 
 # Task and study names become folder names and wildcards.
 NAME_PATTERN = r"[A-Za-z0-9_\-]+"
@@ -93,43 +95,31 @@ def _check_task(name: str, task: dict) -> None:
     if len(collapse_widths) < 3:
         raise ValueError(f"{key}.collapse.widths needs >= 3 widths: the L_hat fit L = L_hat + a C^-b has 3 "
                          f"parameters, one end point per width; got {collapse_widths}")
-    outside = [w for w in collapse_widths if not min(sweep_widths) <= w <= max(sweep_widths)]
+    lo, hi, outside = _outside_sweep(task)
     if outside and not collapse["extrapolate"]:
-        raise ValueError(f"{key}.collapse.widths {outside} lie outside the sweep's widths [{min(sweep_widths)}, "
-                         f"{max(sweep_widths)}]: their horizons would be extrapolated from the frontier fit. Add "
-                         f"them to {key}.sweep.widths, or set {key}.collapse.extrapolate: true")
+        raise ValueError(f"{key}.collapse.widths {outside} lie outside the sweep's widths [{lo}, {hi}]: their "
+                         f"horizons would be extrapolated from the frontier fit. Add them to {key}.sweep.widths, "
+                         f"or set {key}.collapse.extrapolate: true")
     devices, batch = task["devices"], task["optim"]["batch_size"]
     if isinstance(devices, int) and batch % devices:
         raise ValueError(f"{key}.optim.batch_size ({batch}) must be divisible by {key}.devices ({devices}): each "
                          "device takes an equal share of every batch")
 
 
+def _outside_sweep(task: dict) -> tuple[int, int, list[int]]:
+    """The sweep's width range and the collapse widths outside it (whose horizons are extrapolated)."""
+    lo, hi = min(task["sweep"]["widths"]), max(task["sweep"]["widths"])
+    return lo, hi, [w for w in task["collapse"]["widths"] if not lo <= w <= hi]
+
+
 def collapse_warnings(config: dict, task: str) -> list[str]:
     """What a task's collapse studies were allowed to do that weakens them: recorded in each study's
     summary.json and on the summary page."""
-    t = config["tasks"][task]
-    lo, hi = min(t["sweep"]["widths"]), max(t["sweep"]["widths"])
-    outside = [w for w in t["collapse"]["widths"] if not lo <= w <= hi]
+    lo, hi, outside = _outside_sweep(config["tasks"][task])
     if not outside:
         return []
     return [f"collapse widths {outside} lie outside the sweep's widths [{lo}, {hi}]: their horizons are "
             f"extrapolated from the frontier fit (tasks.{task}.collapse.extrapolate: true)"]
-
-
-def local_devices() -> int:
-    """Accelerators on this machine (GPUs, else TPU chips), else the CPU devices XLA will make (1 unless
-    XLA_FLAGS forces more); without importing JAX."""
-    from .devices import host_devices
-
-    for kind in ("gpu", "tpu"):
-        if ids := host_devices(kind):
-            return len(ids)
-    forced = re.search(r"--xla_force_host_platform_device_count=(\d+)", os.environ.get("XLA_FLAGS", ""))
-    return int(forced.group(1)) if forced else 1
-
-
-def host_memory_mb() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
 
 
 def check_machine(config: dict, workdir: str | os.PathLike = ".") -> None:
@@ -143,10 +133,6 @@ def _check_local(name: str, task: dict, workdir, results: str) -> None:
     """What this machine can run, when the jobs run here: the device count, and each training job's memory
     (its estimate without the resource request's safety factor) against the host's memory. A transformer
     task's size is known once its data is tokenized (meta.json); until then its jobs check at their start."""
-    from .io import read_json
-    from .kinds import kind_of
-    from .plan import job_memory_check, run_mem_mb
-
     available = local_devices()
     if isinstance(task["devices"], int) and task["devices"] > available:
         raise ValueError(f"tasks.{name}.devices is {task['devices']}, but this machine has {available} device(s) "
@@ -156,8 +142,8 @@ def _check_local(name: str, task: dict, workdir, results: str) -> None:
         return
     meta = read_json(meta_path) if kind_of(task).tokenized else None
     for role in ("sweep", "collapse"):
+        seeds = task[role]["seeds"]
         for width in task[role]["widths"]:
-            seeds = task[role]["seeds"]
             job_memory_check(f"tasks.{name}.{role}", task, width, seeds, run_mem_mb(task, width, seeds, meta),
                              host_memory_mb())
 

@@ -128,3 +128,18 @@ def claim_device(kind: str = "gpu", lock_dir: str | Path | None = None, timeout_
             raise TimeoutError(f"no free {kind} among ids {ids} after {timeout_s:.0f} s "
                                f"(locks in {folder}; lower the profile's `resources: {kind}=` to the device count)")
         time.sleep(poll_s)
+
+
+def local_devices() -> int:
+    """Accelerators on this machine (GPUs, else TPU chips), else the CPU devices XLA will make (1 unless
+    XLA_FLAGS forces more); without importing JAX."""
+    for kind in ("gpu", "tpu"):
+        if ids := host_devices(kind):
+            return len(ids)
+    forced = re.search(r"--xla_force_host_platform_device_count=(\d+)", os.environ.get("XLA_FLAGS", ""))
+    return int(forced.group(1)) if forced else 1
+
+
+def host_memory_mb() -> int:
+    """This machine's memory in MB."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20

@@ -97,7 +97,8 @@ class Transformer:
         meta = cls.meta(task_cfg, meta)
         return {"vocab_size": int(meta["vocab_size"]), "seq_len": int(meta["seq_len"]),
                 "mask_zero_targets": bool(meta.get("mask_zero_targets", False)),
-                "head_dim": int(task_cfg["model"]["head_dim"]), "attention": str(task_cfg["model"].get("attention", "xla"))}
+                "head_dim": int(task_cfg["model"]["head_dim"]),
+                "attention": str(task_cfg["model"].get("attention", "xla"))}
 
 
 KINDS = {"fourier_mlp": FourierMLP, "transformer": Transformer}

@@ -2,16 +2,17 @@
 
 A job's inputs are named as in the training rules: a `fourier_mlp` task reads the make_task artifacts
 (`target`, `evalset`), a `transformer` task the tokenize artifacts (`train`, `test`); both have a `meta`
-(meta.json): KINDS[kind].artifacts. Imports JAX: start the device claim (workflow.start_device_job) before importing this.
+(meta.json): KINDS[kind].artifacts. Imports JAX: start the device claim (workflow.start_device_job) before
+importing this.
 """
 
 from __future__ import annotations
 
 import logging
 
+from ..devices import host_memory_mb
 from ..io import read_json, write_table
 from ..kinds import KINDS, kind_of
-from ..config_checks import host_memory_mb
 from ..plan import RunPlan, job_memory_check
 from ..train import checkpoint as ckpt
 from ..train.engine import RunSpec, resolve_devices, train
