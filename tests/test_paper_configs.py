@@ -140,3 +140,77 @@ def test_paper_widths_reproduce_the_papers_end_points():
     assert np.abs(np.log(ends) - np.polyval([slope, intercept], np.log(p))).max() < 1e-3
     assert slope == pytest.approx(1.9125, abs=2e-3) and np.exp(-intercept / slope) == pytest.approx(488_966, rel=2e-3)
     assert np.abs(_fit_residuals(p, ends, 540_004, 2.0459)).max() > 0.2
+
+
+# Settings read from the paper's public config/experiment files and released logs (issue 18, DESIGN §5).
+# train.py turns token counts into steps by integer division by batch x sequence length: warmup
+# warmup_tokens // (B·L) steps, evaluation T_eval // (B·L) fixed batches of B rows (samples, for the MLP).
+PAPER_SETTINGS = {
+    # name: (task, warmup_tokens, tokens per row, T_eval, seeds per width)
+    "mlp": ("fourier", 0, 1, 100_000, 5),
+    "chess": ("chess", 10_000_000, 128, 2_048_000, 5),
+    "cifar5m": ("cifar5m", 50_000_000, 1024, 2_048_000, 5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_SETTINGS))
+def test_paper_settings_follow_the_papers_configs(name):
+    task, warmup_tokens, row_tokens, t_eval, seeds = PAPER_SETTINGS[name]
+    t = _cfg(name)["tasks"][task]
+    batch = t["optim"]["batch_size"]
+    assert t["optim"]["warmup_steps"] == warmup_tokens // (batch * row_tokens)
+    eval_key = "eval_size" if t["kind"] == "fourier_mlp" else "eval_sequences"
+    assert t["data"][eval_key] == t_eval // (batch * row_tokens) * batch
+    assert t["n_evals"] == 1000
+    assert t["collapse"]["seeds"] == seeds
+
+
+def test_paper_settings_in_numbers():
+    """The same values written out, so a change to the arithmetic above cannot move them unnoticed."""
+    cfg = {name: _cfg(name)["tasks"][task] for name, (task, *_) in PAPER_SETTINGS.items()}
+    assert {n: c["optim"]["warmup_steps"] for n, c in cfg.items()} == {"mlp": 0, "chess": 152, "cifar5m": 762}
+    assert cfg["mlp"]["data"]["eval_size"] == 98_304  # 24 batches of 4096 (T_eval 100,000)
+    assert cfg["chess"]["data"]["eval_sequences"] == 15_872  # 31 batches of 512 rows of 128 tokens
+    assert cfg["cifar5m"]["data"]["eval_sequences"] == 1_984  # 31 batches of 64 images of 1024 tokens
+    assert {n: c["optim"]["embed_lr_mult"] for n, c in cfg.items()} == {"mlp": 1, "chess": 10, "cifar5m": 10}
+    small = _cfg("chess_small")["tasks"]["chess"]
+    assert small["optim"] == cfg["chess"]["optim"]  # chess_small: the paper's chess optimizer, warmup included
+
+
+def test_readout_lr_multiplier_is_the_papers_1():
+    """The paper's opt.readout_lr_mult is 1 in all three tasks. We have no such key: µP gives the readout
+    base LR · base_width / fan-in, which is multiplier 1, at every paper config's widths."""
+    import equinox as eqx
+    import jax
+
+    from supercollapse.models.mlp import MLP
+    from supercollapse.models.mup import leaf_shapes, lr_multipliers
+    from supercollapse.models.transformer import Transformer
+
+    def optim_keys(node):  # every key any `optim` block of the schema allows
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "optim":
+                    yield from v.get("properties", {})
+                yield from optim_keys(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from optim_keys(v)
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    keys = set(optim_keys(schema))
+    assert "embed_lr_mult" in keys and not any("readout" in k for k in keys), keys
+    key = jax.random.PRNGKey(0)
+    for name, (task, *_) in PAPER_SETTINGS.items():
+        t = _cfg(name)["tasks"][task]
+        m, base, width = t["model"], t["model"]["base_width"], min(t["collapse"]["widths"])
+        assert not any("readout" in k for k in t["optim"]), name
+        if t["kind"] == "fourier_mlp":
+            make = lambda w: MLP(key, w, m["depth"], t["data"]["input_dim"], m["expansion"])  # noqa: E731
+            readout = "readout_OxD"
+        else:
+            make = lambda w: Transformer(key, w, m["depth"], 53, 127, m["expansion"], m["head_dim"])  # noqa: E731
+            readout = "readout_VxD"
+        shapes = lambda w: leaf_shapes(eqx.filter_eval_shape(make, w))  # noqa: E731
+        mults = lr_multipliers(shapes(width), shapes(base), t["optim"]["embed_lr_mult"])
+        assert mults[readout] * width / base == pytest.approx(1.0), name  # the readout's multiplier: 1
