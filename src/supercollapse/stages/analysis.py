@@ -110,11 +110,13 @@ def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_pa
     study = _noting_divergence(runs, collapse_study, seeds.runs, l_hat, lhat["ci"]["l_hat"], x_grid_min=x_grid_min,
                                x_grid_max=x_grid_max, n_x=n_x, x_min=x_min, x_max=x_max, n_boot=n_boot, seed=seed)
     # Every healthy seed's normalized curve (the figure's); the statistics use seeds_used.
-    write_table(normalized_path, normalized_curves(runs.runs, l_hat))
-    write_table(stats_path, study.statistics_table())
-    write_table(sensitivity_path, study.sensitivity.to_table())
-    write_json(summary_path, {**study.to_dict(), **_records(runs, seeds),
-                              "warnings": [*warnings, *runs.warnings(), *seeds.warnings()]})
+    tables = {normalized_path: normalized_curves(runs.runs, l_hat), stats_path: study.statistics_table(),
+              sensitivity_path: study.sensitivity.to_table()}
+    summary = {**study.to_dict(), **_records(runs, seeds), "warnings": [*warnings, *runs.warnings(), *seeds.warnings()]}
+    # Written only once everything is computed: a failure leaves no partial set of outputs.
+    for path, table in tables.items():
+        write_table(path, table)
+    write_json(summary_path, summary)
     log.info("mean Delta/sigma_raw over x in [%.2f, %.2f]: %.3f [%.3f, %.3f]; Delta/sigma_norm %.3f",
              *study.x_window, study.summary.mean_ratio_raw, *study.intervals.mean_ratio_raw_ci,
              study.summary.mean_ratio_norm)
