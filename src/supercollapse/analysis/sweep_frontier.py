@@ -13,7 +13,8 @@ import polars as pl
 import pyarrow as pa
 
 from ..schemas import FRONTIER
-from .frontier import Envelope, HorizonFit, argmin_points, fit_horizon, line_through, lower_envelope
+from .frontier import (Envelope, HorizonFit, argmin_points, fit_horizon, line_through, log_curves, log_loss_table,
+                       lower_envelope)
 from .isoflop import IsoflopFit, isoflop_frontier
 
 METHOD = ("lower envelope of seed-mean constant-LR curves; per-width argmin centres; weighted least squares of "
@@ -21,10 +22,36 @@ METHOD = ("lower envelope of seed-mean constant-LR curves; per-width argmin cent
 
 
 def seed_mean_curves(df: pl.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """params -> (compute, seed-mean eval loss), compute increasing."""
+    """params -> (compute, seed-mean eval loss), compute increasing.
+
+    Seeds of a width evaluated at the same (step, compute) points are averaged point by point. Seeds evaluated
+    at different points (runs logged at their own steps) are first interpolated, log L against log C as the
+    envelope does (frontier.py), onto the union of their compute points inside the range every seed covers:
+    never extrapolated. That grid leaves out zero compute (step 0), which the envelope's log axes drop anyway.
+    """
     means = df.group_by("params", "step").agg(pl.col("compute").first(), pl.col("eval_loss").mean()).sort("params", "step")
-    return {int(p): (g["compute"].to_numpy(), g["eval_loss"].to_numpy())
-            for (p,), g in means.group_by("params", maintain_order=True)}
+    curves = {int(p): (g["compute"].to_numpy(), g["eval_loss"].to_numpy())
+              for (p,), g in means.group_by("params", maintain_order=True)}
+    for (p,), runs in df.sort("seed", "step").group_by("params", maintain_order=True):
+        seeds = [g for _, g in runs.group_by("seed", maintain_order=True)]
+        if not all(g["step"].equals(seeds[0]["step"]) and g["compute"].equals(seeds[0]["compute"]) for g in seeds):
+            curves[int(p)] = interpolated_mean(int(p), [(g["compute"].to_numpy(), g["eval_loss"].to_numpy())
+                                                        for g in seeds])
+    return curves
+
+
+def interpolated_mean(params: int, seeds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(compute, mean loss) of one width's seed curves (compute increasing) evaluated at different compute
+    points: each interpolated in log-log onto the union of their points inside the range all of them cover."""
+    logs = [log_curves({params: curve})[params] for curve in seeds]
+    lo, hi = max(lc[0] for lc, _ in logs), min(lc[-1] for lc, _ in logs)
+    if lo > hi:
+        raise ValueError(f"sweep curves with {params} params: the compute ranges of its seeds do not overlap "
+                         f"(latest start {np.exp(lo):.4g} FLOPs, earliest end {np.exp(hi):.4g} FLOPs), so they "
+                         "have no common grid to average on")
+    with np.errstate(divide="ignore"):  # zero compute: log -inf, outside [lo, hi]
+        compute = np.unique(np.concatenate([c[(np.log(c) >= lo) & (np.log(c) <= hi)] for c, _ in seeds]))
+    return compute, np.exp(log_loss_table(dict(enumerate(logs)), np.log(compute))).mean(axis=0)
 
 
 RESAMPLED = {"seeds": "seeds within each sweep width", "widths": "interior argmin widths of the envelope"}
@@ -68,7 +95,9 @@ def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, le
         per_width = [[g for _, g in w.group_by("seed", maintain_order=True)]
                      for _, w in df.sort("params", "seed", "step").group_by("params", maintain_order=True)]
         for _ in range(n_boot):
-            sample = pl.concat([runs[i] for runs in per_width for i in rng.integers(0, len(runs), len(runs))])
+            # A seed drawn twice counts twice, also where seeds are interpolated before averaging.
+            sample = pl.concat([runs[i].with_columns(seed=pl.lit(k, pl.Int64)) for runs in per_width
+                                for k, i in enumerate(rng.integers(0, len(runs), len(runs)))])
             try:
                 fit = fit_horizon(lower_envelope(seed_mean_curves(sample), n_grid=n_grid, truncated=truncated))
             except ValueError:
