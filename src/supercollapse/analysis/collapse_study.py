@@ -16,7 +16,7 @@ import pyarrow as pa
 from ..schemas import LHAT_SENSITIVITY, STATISTICS, STUDIES
 from .collapse_statistics import RATIO_CI_METHOD, CollapseStats, RatioIntervals, bootstrap_ratios, collapse_stats
 from .lhat import end_points
-from .normalization import grid_curves
+from .normalization import grid_curves, shared_grid
 
 # Trial L_hat values, as fractions of the gap between the fitted L_hat and the smallest end loss.
 LHAT_OFFSETS = (-1.0, -0.5, -0.25, -0.1, -0.05, 0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9)
@@ -147,12 +147,26 @@ class CollapseStudy:
                 "l_hat_sensitivity": ends}
 
 
+def study_grid(x_grid_min: float, x_grid_max: float, n_x: int, x_min: float, x_max: float) -> np.ndarray:
+    """n_x evenly spaced x in [x_grid_min, x_grid_max] with the window's ends x_min and x_max on it, sorted and
+    unique: a grid point within rounding of an end is that end, else the end is added. The window's means then
+    include both ends (linspace(0.02, 0.99, 98) gives 0.19999999999999998 and 0.9500000000000001, just outside
+    [0.2, 0.95], so they kept 0.21 ... 0.94 only)."""
+    grid = np.linspace(x_grid_min, x_grid_max, int(n_x))
+    ends = np.array([x_min, x_max], dtype=np.float64)
+    at_end = np.isclose(grid[:, None], ends, rtol=1e-9, atol=0.0).any(axis=1)
+    return np.union1d(grid[~at_end], ends)
+
+
 def collapse_study(df: pl.DataFrame, l_hat: float, l_hat_ci: tuple[float, float], *, x_grid_min: float,
                    x_grid_max: float, n_x: int, x_min: float, x_max: float, n_boot: int, seed: int) -> CollapseStudy:
-    """Delta/sigma of a study's runs normalized at `l_hat` on n_x points of [x_grid_min, x_grid_max], with
-    bootstrap CIs (`n_boot` resamples from `seed`) and the means over [x_min, x_max]; the same means at
-    the finite ends of `l_hat_ci` and at the trial values of `lhat_sensitivity`."""
-    grid = np.linspace(x_grid_min, x_grid_max, int(n_x))
+    """Delta/sigma of a study's runs normalized at `l_hat` on n_x points of [x_grid_min, x_grid_max] (x_min and
+    x_max among them, `study_grid`), with bootstrap CIs (`n_boot` resamples from `seed`) and the means over
+    [x_min, x_max]; the same means at the finite ends of `l_hat_ci` and at the trial values of `lhat_sensitivity`.
+
+    The grid keeps only the x where every run has data (`shared_grid`: points before the latest first
+    evaluation are dropped); ValueError naming the run when that cuts into [x_min, x_max]."""
+    grid = shared_grid(df, study_grid(x_grid_min, x_grid_max, n_x, x_min, x_max), (x_min, x_max))
     window = (grid >= x_min) & (grid <= x_max)
     curves = grid_curves(df, l_hat, grid)
     st = collapse_stats(curves.ell, curves.rel_raw)

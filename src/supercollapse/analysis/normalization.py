@@ -1,7 +1,8 @@
 """Normalized loss curves (DESIGN §3): x = C / C*, ell(x) = (L(x) - L_hat) / (L(C*) - L_hat).
 
 Each (width, seed) curve is normalized by its own final compute and its own final loss, so every curve
-passes through (1, 1) by construction.
+passes through (1, 1) by construction. Curves are compared on a shared x grid and never extrapolated: the grid
+keeps the x where every curve has data (`shared_grid`), and `on_grid` refuses x outside a curve.
 """
 
 from __future__ import annotations
@@ -28,8 +29,32 @@ def normalize_curve(compute: np.ndarray, loss: np.ndarray, l_hat: float) -> tupl
 
 
 def on_grid(x: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Linear interpolation of a curve onto a shared x grid (grid must lie inside [x_min, 1])."""
+    """Linear interpolation of a curve (x increasing) onto a shared x grid; ValueError where the grid leaves
+    the curve's x range, which np.interp would fill with the curve's first or last value."""
+    if grid.min() < x[0] or grid.max() > x[-1]:
+        raise ValueError(f"x grid [{grid.min():.4g}, {grid.max():.4g}] leaves the curve's x range "
+                         f"[{x[0]:.4g}, {x[-1]:.4g}]; curves are not extrapolated")
     return np.interp(grid, x, values)
+
+
+def shared_grid(df: pl.DataFrame, grid: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """The points of `grid` where every (width, seed) curve of a run table has data: from the latest first x
+    over the curves (C / C* of its first evaluation) to 1, every curve's last x.
+
+    The two ranges are treated differently. Grid points outside the curves' common range are dropped: the
+    grid beyond the statistics window only draws the statistics' context. The window [x_min, x_max] is the
+    study's result (its means): ValueError naming the run whose first evaluation lies after x_min, rather
+    than means over a shorter window, or over x where a curve was held flat at its first loss.
+    """
+    firsts = (df.group_by("width", "seed").agg((pl.col("compute").min() / pl.col("compute").max()).alias("x"))
+              .sort("x", "width", "seed", descending=[True, False, False]))
+    width, seed, first = firsts.row(0)
+    x_min, x_max = window  # x_max < 1 (config_checks): the window's end is always covered
+    if first > x_min:
+        raise ValueError(f"width {width}, seed {seed}: first evaluated at x = {first:.4g} (C / C*), after the "
+                         f"statistics window's start x_min = {x_min:g} (window [{x_min:g}, {x_max:g}]); curves "
+                         "are not extrapolated: raise analysis.x_min, or evaluate that run from earlier on")
+    return grid[(grid >= first) & (grid <= 1.0)]
 
 
 def normalized_curves(df: pl.DataFrame, l_hat: float) -> pa.Table:
@@ -57,7 +82,9 @@ class GridCurves:
 
 def grid_curves(df: pl.DataFrame, l_hat: float, grid: np.ndarray) -> GridCurves:
     """The curves of a run table normalized at `l_hat`, interpolated onto `grid` (seeds beyond the smallest
-    per-width count are left out of the arrays, but their end losses still enter the reducible end loss)."""
+    per-width count are left out of the arrays, but their end losses still enter the reducible end loss).
+
+    ValueError naming the run where `grid` leaves a curve's x range (restrict it with `shared_grid`)."""
     widths = sorted(df["width"].unique().to_list())
     per_width = []
     for w in widths:
@@ -73,6 +100,9 @@ def grid_curves(df: pl.DataFrame, l_hat: float, grid: np.ndarray) -> GridCurves:
         reducible = ends.mean() - l_hat
         for j, c in enumerate(curves[:n]):
             x, e = normalize_curve(c["compute"].to_numpy(), c["eval_loss"].to_numpy(), l_hat)
-            ell[i, j] = on_grid(x, e, grid)
+            try:
+                ell[i, j] = on_grid(x, e, grid)
+            except ValueError as err:
+                raise ValueError(f"width {widths[i]}, seed {c['seed'][0]}: {err}") from err
             raw[i, j] = on_grid(x, c["eval_loss"].to_numpy(), grid) / reducible
     return GridCurves(widths=widths, ell=ell, rel_raw=raw)
