@@ -1,3 +1,8 @@
+def task_meta(wildcards):
+    """The data's meta.json of a trained task (the L_hat fit reads its entropy floor); none for an external one."""
+    return {"meta": f"{R}/{wildcards.task}/data/meta.json"} if kind_of(task_cfg(wildcards.task)).trains else {}
+
+
 ANALYSIS_KEYS = ("x_min", "x_max", "x_grid_min", "x_grid_max", "n_x", "n_boot", "seed")
 
 
@@ -5,8 +10,8 @@ rule fit_lhat:
     """L = L_hat + a C^-b on the compute-optimal end points, with a seed-bootstrap CI (bounded below by the
     data's entropy floor where meta.json knows it)."""
     input:
+        unpack(task_meta),
         runs=study_runs,
-        meta=f"{R}/{{task}}/data/meta.json",
     output:
         f"{R}/{{task}}/{{study}}/lhat.json",
     log:
@@ -55,7 +60,7 @@ rule study_summary:
     conda:
         ENV
     params:
-        studies=config["studies"],
+        studies=lambda w: task_studies(w.task),
         code=code_hash("analysis"),
     script:
         "../workflow/scripts/study_summary.py"

@@ -1,6 +1,5 @@
 # Config lookups, target lists, wildcard constraints, code-hash params and the plan lookups. No rules here.
 # Checks of the config beyond its schema: supercollapse.config_checks, run once by the Snakefile.
-import os
 import re
 from functools import partial
 from pathlib import Path
@@ -11,7 +10,7 @@ from supercollapse import plan  # noqa: E402
 from supercollapse.analysis.frontier import HorizonFit  # noqa: E402
 from supercollapse.codehash import source_hash  # noqa: E402
 from supercollapse.config_checks import NAME_PATTERN, collapse_warnings, schedule_tasks  # noqa: E402
-from supercollapse.data.download import raw_files  # noqa: E402
+from supercollapse.external.contract import EXTERNAL_STUDY  # noqa: E402
 from supercollapse.io import existing, read_json  # noqa: E402
 from supercollapse.kinds import kind_of  # noqa: E402
 from supercollapse.summary import caption_params  # noqa: E402
@@ -60,11 +59,26 @@ def tasks_of_kind(kind):
     return [name for name, t in config["tasks"].items() if t["kind"] == kind]
 
 
-def task_pattern(kind):
-    """Wildcard constraint matching exactly the tasks of `kind` (nothing when there are none), so that
-    make_task and tokenize, which both write {task}/data/meta.json, never compete for a task."""
-    names = tasks_of_kind(kind)
+def names_pattern(names):
+    """Wildcard constraint matching exactly `names` (nothing when there are none)."""
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def task_pattern(kind):
+    """The tasks of `kind`, so that rules writing the same file for different kinds never compete for a task."""
+    return names_pattern(tasks_of_kind(kind))
+
+
+def has_sweep(task):
+    """A trained task always has a sweep; an external task where it gives one (else: horizons where runs end)."""
+    return "sweep" in task_cfg(task)
+
+
+def task_studies(task):
+    """Study name -> study config of a task: every configured study for a trained task, the one study of an
+    external task (its runs' schedule is not known to the workflow)."""
+    t = task_cfg(task)
+    return config["studies"] if kind_of(t).trains else {t["collapse"]["study"]: EXTERNAL_STUDY}
 
 
 def task_data(wildcards):
@@ -73,59 +87,45 @@ def task_data(wildcards):
     return {name: f"{R}/{wildcards.task}/data/{file}" for name, file in artifacts.items()}
 
 
-def tokenize_threads():
-    """A process per core; threads_per_job where the core count is unknown (a cluster run given --jobs)."""
-    from snakemake_interface_common.exceptions import WorkflowError
-
-    try:
-        return workflow.cores
-    except WorkflowError:
-        return config["threads_per_job"]
-
-
-def raw_manifests(wildcards):
-    return [f"{path}.manifest.json" for path in raw_files(task_cfg(wildcards.task)["data"], DL)]
-
-
-def download_checksum(path):
-    """Expected sha256 of a download from `download.checksums` (keyed by the path under `downloads`)."""
-    return config["download"]["checksums"].get(os.path.relpath(path, DL))
-
-
 def sweep_runs(wildcards):
-    return [f"{R}/{wildcards.task}/sweep/w{w}.parquet" for w in task_cfg(wildcards.task)["sweep"]["widths"]]
+    t = task_cfg(wildcards.task)
+    if not kind_of(t).trains:
+        return [f"{R}/{wildcards.task}/import/sweep.parquet"]
+    return [f"{R}/{wildcards.task}/sweep/w{w}.parquet" for w in t["sweep"]["widths"]]
 
 
 def study_runs(wildcards):
-    widths = task_cfg(wildcards.task)["collapse"]["widths"]
-    return [f"{R}/{wildcards.task}/{wildcards.study}/runs/w{w}.parquet" for w in widths]
+    t = task_cfg(wildcards.task)
+    if not kind_of(t).trains:
+        return [f"{R}/{wildcards.task}/import/collapse.parquet"]
+    return [f"{R}/{wildcards.task}/{wildcards.study}/runs/w{w}.parquet" for w in t["collapse"]["widths"]]
 
 
 def study_summaries(wildcards):
     # A plain pattern, not rules.collapse_stats.output: those carry storage flags that expand() rejects
     # under a default storage provider (the kubernetes and googlebatch profiles).
-    return [f"{R}/{wildcards.task}/{study}/summary.json" for study in config["studies"]]
+    return [f"{R}/{wildcards.task}/{study}/summary.json" for study in task_studies(wildcards.task)]
+
+
+def task_study_pairs():
+    """Every (task, study), task-major (the order supercollapse.summary expects)."""
+    return [(task, study) for task in config["tasks"] for study in task_studies(task)]
 
 
 def every_task_study(pattern):
-    """`pattern` for every (task, study), task-major (the order supercollapse.summary expects)."""
-    return expand(pattern, task=list(config["tasks"]), study=list(config["studies"]))
-
-
-def schedule_runs(wildcards):
-    return [f"{R}/{wildcards.task}/schedules/runs/{s}-d{d:g}.parquet" for s, d in plan.schedule_runs(SCHED)]
-
-
-def schedule_run_inputs(wildcards):
-    horizon = {} if SCHED["steps"] is not None else {"horizon": rules.fit_frontier.output.horizon}
-    return {**task_data(wildcards), **horizon}
+    """`pattern` for every (task, study) of task_study_pairs."""
+    return [pattern.format(task=task, study=study) for task, study in task_study_pairs()]
 
 
 def all_targets():
     targets = [f"{R}/theory/theory.{PLOT_EXT}", f"{R}/summary/summary.parquet", f"{R}/summary/summary.md"]
     for task in config["tasks"]:
-        targets += [f"{R}/{task}/figures/{name}.{PLOT_EXT}" for name in ("frontier", "studies")]
-        for study in config["studies"]:
+        targets += [
+            f"{R}/{task}/figures/{name}.{PLOT_EXT}"
+            for name in ("frontier", "studies")
+            if has_sweep(task) or name != "frontier"
+        ]
+        for study in task_studies(task):
             figures = [f"{R}/{task}/{study}/figures/{n}.{PLOT_EXT}" for n in ("curves", "collapse", "deviation")]
             targets += [f"{R}/{task}/{study}/summary.json", *figures]
     return targets

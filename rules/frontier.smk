@@ -36,6 +36,8 @@ rule fit_frontier:
         envelope=f"{R}/{{task}}/frontier/envelope.parquet",
     log:
         f"{R}/logs/{{task}}/fit_frontier.log",
+    wildcard_constraints:
+        task=names_pattern([task for task in config["tasks"] if has_sweep(task)]),
     conda:
         ENV
     params:

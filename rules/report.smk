@@ -1,6 +1,11 @@
 # Every figure: (output under results/ without the extension, its inputs, report category, report label).
 # One rule per figure, plot_<name>, generated below; the script draws it with supercollapse.plots.FIGURES[name].
 # Captions: workflow/report/<name>.rst, with the numbers they quote read from the same inputs.
+def task_envelope(wildcards):
+    """The sweep's envelope (drawn under the compute-optimal curves) where the task has a sweep."""
+    return f"{R}/{wildcards.task}/frontier/envelope.parquet" if has_sweep(wildcards.task) else []
+
+
 FIGURES = {
     "frontier": (
         "{task}/figures/frontier",
@@ -10,7 +15,7 @@ FIGURES = {
     ),
     "curves": (
         "{task}/{study}/figures/curves",
-        dict(runs=study_runs, envelope=rules.fit_frontier.output.envelope, lhat=rules.fit_lhat.output[0]),
+        dict(runs=study_runs, envelope=task_envelope, lhat=rules.fit_lhat.output[0]),
         "Compute-optimal runs",
         "curves",
     ),
@@ -101,7 +106,7 @@ rule summary_table:
         ENV
     params:
         tasks=list(config["tasks"]),
-        studies=list(config["studies"]),
+        pairs=task_study_pairs(),
         noise_tasks=schedule_tasks(config),
         code=code_hash("summary"),
     script:

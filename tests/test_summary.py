@@ -15,6 +15,7 @@ from supercollapse.io import write_json, write_table
 from supercollapse.schemas import LHAT_SENSITIVITY, STUDIES, SUMMARY, THEORY
 
 STUDY_NAMES = ["optimal", "constant_lr"]
+PAIRS = [(task, study) for task in ("a", "b") for study in STUDY_NAMES]  # task-major, as the rule passes them
 
 
 def _horizon(gamma: float, isoflop_ok: bool = True) -> dict:
@@ -85,7 +86,7 @@ def artifacts(tmp_path):
 
 def test_summary_stage_writes_one_row_per_task_and_study(artifacts, tmp_path):
     out = tmp_path / "out"
-    write_summary(["a", "b"], STUDY_NAMES, artifacts, out / "s.parquet", out / "s.md", out / "s.html")
+    write_summary(["a", "b"], PAIRS, artifacts, out / "s.parquet", out / "s.md", out / "s.html")
     table = pq.read_table(out / "s.parquet")
     assert table.schema.equals(SUMMARY)
     df = pl.from_arrow(table)
@@ -163,7 +164,7 @@ def test_noise_model_columns_when_the_schedule_study_runs(artifacts, tmp_path):
     write_json(tmp_path / "b" / "schedules" / "alpha.json", _alpha_json())
     inputs = {**artifacts, "alpha": [tmp_path / "b" / "schedules" / "alpha.json"]}
     out = tmp_path / "out"
-    write_summary(["a", "b"], STUDY_NAMES, inputs, out / "s.parquet", out / "s.md", out / "s.html",
+    write_summary(["a", "b"], PAIRS, inputs, out / "s.parquet", out / "s.md", out / "s.html",
                      noise_tasks=["b"])
     df = pl.read_parquet(out / "s.parquet")
     b = df.filter(pl.col("task") == "b")
@@ -182,14 +183,14 @@ def test_noise_model_columns_when_the_schedule_study_runs(artifacts, tmp_path):
 
     # One scheduled run only: no out-of-sample reading, its cell reads as missing.
     write_json(tmp_path / "b" / "schedules" / "alpha.json", _alpha_json(one_run=True))
-    write_summary(["a", "b"], STUDY_NAMES, inputs, out / "s.parquet", out / "s.md", out / "s.html",
+    write_summary(["a", "b"], PAIRS, inputs, out / "s.parquet", out / "s.md", out / "s.html",
                      noise_tasks=["b"])
     row = pl.read_parquet(out / "s.parquet").filter(pl.col("task") == "b").row(0, named=True)
     assert row["noise_rmse_ratio_out_of_sample"] is None and row["noise_alpha"] == 0.2479
     assert "| b | 24 × 4 | 0.248 [0.239, 0.253] | 0.00562 vs 0.0209 | 3.7× | – | 6× |" in (out / "s.md").read_text()
 
     # Without the study: no noise section, every noise column null.
-    write_summary(["a", "b"], STUDY_NAMES, artifacts, out / "s.parquet", out / "s.md", out / "s.html")
+    write_summary(["a", "b"], PAIRS, artifacts, out / "s.parquet", out / "s.md", out / "s.html")
     assert "SGD-noise" not in (out / "s.md").read_text()
     assert pl.read_parquet(out / "s.parquet")["noise_alpha"].null_count() == 4
 
@@ -198,16 +199,16 @@ def test_noise_inputs_that_do_not_match_are_named(artifacts, tmp_path):
     alpha = tmp_path / "alpha.json"
     write_json(alpha, _alpha_json())
     with pytest.raises(ValueError, match=r"1 alpha paths for the schedule study's 2 tasks \['a', 'b'\]"):
-        write_summary(["a", "b"], STUDY_NAMES, {**artifacts, "alpha": [alpha]}, tmp_path / "s.parquet",
+        write_summary(["a", "b"], PAIRS, {**artifacts, "alpha": [alpha]}, tmp_path / "s.parquet",
                          tmp_path / "s.md", tmp_path / "s.html", noise_tasks=["a", "b"])
     with pytest.raises(ValueError, match=r"alpha.json given for tasks \['c'\]"):
-        sm.read_summary_rows(["a", "b"], STUDY_NAMES, *(artifacts[k] for k in
+        sm.read_summary_rows(["a", "b"], PAIRS, *(artifacts[k] for k in
                              ("horizon", "studies", "summary", "lhat", "sensitivity")), alpha_paths={"c": alpha})
     bad = _alpha_json()
     del bad["pooled"]["ratio"]
     write_json(alpha, bad)
     with pytest.raises(ValueError, match=r"alpha.json pooled: missing key 'ratio'"):
-        write_summary(["a", "b"], STUDY_NAMES, {**artifacts, "alpha": [alpha]}, tmp_path / "s.parquet",
+        write_summary(["a", "b"], PAIRS, {**artifacts, "alpha": [alpha]}, tmp_path / "s.parquet",
                          tmp_path / "s.md", tmp_path / "s.html", noise_tasks=["a"])
 
 
@@ -216,13 +217,13 @@ def test_missing_key_and_mismatched_inputs_are_named(artifacts, tmp_path):
     del bad["seeds_per_width"]
     write_json(artifacts["summary"][1], bad)
     with pytest.raises(ValueError, match=r"constant_lr/summary.json: missing key 'seeds_per_width'"):
-        write_summary(["a", "b"], STUDY_NAMES, artifacts, tmp_path / "s.parquet", tmp_path / "s.md",
+        write_summary(["a", "b"], PAIRS, artifacts, tmp_path / "s.parquet", tmp_path / "s.md",
                          tmp_path / "s.html")
-    with pytest.raises(ValueError, match="3 lhat paths for 2 tasks x 2 studies"):
-        sm.read_summary_rows(["a", "b"], STUDY_NAMES, artifacts["horizon"], artifacts["studies"],
+    with pytest.raises(ValueError, match=r"3 lhat paths for 2 tasks and 4 \(task, study\) pairs"):
+        sm.read_summary_rows(["a", "b"], PAIRS, artifacts["horizon"], artifacts["studies"],
                              artifacts["summary"], artifacts["lhat"][:3], artifacts["sensitivity"])
     with pytest.raises(ValueError, match="no row for study 'gamma_low'"):
-        sm.read_summary_rows(["a"], ["gamma_low"], artifacts["horizon"][:1], artifacts["studies"][:1],
+        sm.read_summary_rows(["a"], [("a", "gamma_low")], artifacts["horizon"][:1], artifacts["studies"][:1],
                              artifacts["summary"][:1], artifacts["lhat"][:1], artifacts["sensitivity"][:1])
 
 

@@ -24,6 +24,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
               "schemas.py"),
     # The analysis math and its rules' read-call-write functions.
     "analysis": ("analysis", "stages/analysis.py", "divergence.py", "io.py", "schemas.py"),
+    # An external task's import and its horizons without a sweep (rules/external.smk).
+    "external": ("external", "stages/external.py", "stages/analysis.py", "analysis", "divergence.py", "io.py",
+                 "schemas.py"),
     "plots": ("plots.py", "io.py", "schemas.py"),
     # The summary table (and the caption numbers, which Snakemake does not count as rerun triggers).
     "summary": ("summary.py", "stages/report.py", "io.py", "schemas.py"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .analysis.theory import PowerLawTerm, collapse_gamma
 from .devices import host_memory_mb, local_devices
+from .external.sources import read_role
 from .io import read_json
 from .kinds import kind_of
 from .plan import job_memory_check, run_mem_mb, sweep_steps
@@ -29,7 +30,10 @@ def check_config(config: dict, workdir: str | os.PathLike = ".") -> None:
                 raise ValueError(f"{key}.{name}: names may hold only letters, digits, '_' and '-' "
                                  "(they become folder names and wildcards)")
     for name, task in config["tasks"].items():
-        _check_task(name, task)
+        if kind_of(task).trains:
+            _check_task(name, task)
+        else:
+            check_external(name, task, workdir)
     for name, study in config["studies"].items():
         if study["decay_frac"] == 0 and study["schedule"] != "const":
             raise ValueError(f"studies.{name}.decay_frac is 0 with schedule {study['schedule']!r}: that trains at "
@@ -64,6 +68,17 @@ def _check_results(results: str, workdir) -> None:
         where = "nowhere" if path is None else f"{path}, beside everything else there"
         raise ValueError(f"results: expected a folder of its own for the artifacts (default 'results'), got "
                          f"{results!r}: the task folders would go to {where}")
+
+
+def check_external(name: str, task: dict, workdir: str | os.PathLike = ".") -> None:
+    """An external task's files, read and checked as the import will (external/contract.py), before any job."""
+    study = task["collapse"]["study"]
+    if not re.fullmatch(NAME_PATTERN, study):
+        raise ValueError(f"tasks.{name}.collapse.study: names may hold only letters, digits, '_' and '-', got "
+                         f"{study!r}")
+    for role in ("sweep", "collapse"):
+        if role in task:
+            read_role(task, role, f"tasks.{name}", workdir)
 
 
 def _widths(key: str, widths: list) -> list[int]:
@@ -115,6 +130,8 @@ def _outside_sweep(task: dict) -> tuple[int, int, list[int]]:
 def collapse_warnings(config: dict, task: str) -> list[str]:
     """What a task's collapse studies were allowed to do that weakens them: recorded in each study's
     summary.json and on the summary page."""
+    if not kind_of(config["tasks"][task]).trains:
+        return []
     lo, hi, outside = _outside_sweep(config["tasks"][task])
     if not outside:
         return []
@@ -126,7 +143,8 @@ def check_machine(config: dict, workdir: str | os.PathLike = ".") -> None:
     """Raise ValueError, naming the key, where this machine cannot run the config's jobs (call it only when the
     jobs run here: Snakemake's local executor, not a dry run)."""
     for name, task in config["tasks"].items():
-        _check_local(name, task, workdir, config["results"])
+        if kind_of(task).trains:
+            _check_local(name, task, workdir, config["results"])
 
 
 def _check_local(name: str, task: dict, workdir, results: str) -> None:
@@ -153,10 +171,12 @@ def schedule_tasks(config: dict) -> list[str]:
     sched = config["schedules"]
     if not sched["enabled"]:
         return []
-    tasks = list(config["tasks"]) if sched["tasks"] is None else list(sched["tasks"])
-    unknown = sorted(set(tasks) - set(config["tasks"]))
+    trained = [name for name, task in config["tasks"].items() if kind_of(task).trains]
+    tasks = trained if sched["tasks"] is None else list(sched["tasks"])
+    unknown = sorted(set(tasks) - set(trained))
     if unknown:
-        raise ValueError(f"schedules.tasks: unknown tasks {unknown}; config key tasks has {sorted(config['tasks'])}")
+        raise ValueError(f"schedules.tasks: {unknown} are not tasks the workflow trains; config key tasks has "
+                         f"{sorted(trained)} besides external ones")
     return tasks
 
 

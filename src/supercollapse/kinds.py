@@ -18,6 +18,7 @@ class FourierMLP:
     job_reads = ("target", "evalset")  # the artifacts a training job loads
     eval_key = "eval_size"  # data key: how many examples an evaluation reads
     tokenized = False  # sizes do not depend on meta.json
+    trains = True  # the workflow trains its runs
 
     @staticmethod
     def params(task_cfg: dict, width: int, meta: dict | None) -> int:
@@ -53,6 +54,7 @@ class Transformer:
     job_reads = ("train", "test", "meta")
     eval_key = "eval_sequences"
     tokenized = True
+    trains = True
 
     @staticmethod
     def meta(task_cfg: dict, meta: dict | None) -> dict:
@@ -101,7 +103,15 @@ class Transformer:
                 "attention": str(task_cfg["model"].get("attention", "xla"))}
 
 
-KINDS = {"fourier_mlp": FourierMLP, "transformer": Transformer}
+class External:
+    """Runs trained elsewhere, read from files (external/): no data artifacts, no training job."""
+
+    artifacts: dict[str, str] = {}
+    tokenized = False
+    trains = False
+
+
+KINDS = {"fourier_mlp": FourierMLP, "transformer": Transformer, "external": External}
 
 
 def kind_of(task_cfg: dict):

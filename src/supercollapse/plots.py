@@ -64,14 +64,16 @@ def frontier_figure(sweep_paths, envelope_path, horizon_path, out_path, cfg: dic
 
 
 def curves_figure(run_paths, envelope_path, lhat_path, out_path, cfg: dict) -> None:
-    """Compute-optimal runs (seed mean and sd band), the sweep envelope, and the fitted L_hat + a C^-b."""
+    """Compute-optimal runs (seed mean and sd band), the sweep envelope (none for an external task without a
+    sweep: `envelope_path` is an empty list), and the fitted L_hat + a C^-b."""
     _setup(cfg)
     df = _curves(run_paths).to_pandas()
-    env = pl.from_arrow(read_table(envelope_path, FRONTIER))
     fit = json.loads(Path(lhat_path).read_text())
     fig, ax = plt.subplots(figsize=(6, 4.2))
     sns.lineplot(data=df, x="compute", y="eval_loss", hue="width", palette="viridis", errorbar="sd", ax=ax)
-    ax.plot(env["compute"], env["loss"], color="gray", lw=1, ls=":", label="constant-LR envelope")
+    if envelope_path:
+        env = pl.from_arrow(read_table(envelope_path, FRONTIER))
+        ax.plot(env["compute"], env["loss"], color="gray", lw=1, ls=":", label="constant-LR envelope")
     ends = [row["compute"] for row in fit["end_points"]]
     c = np.geomspace(min(ends) / 3, max(ends) * 2, 100)
     ax.plot(c, fit["l_hat"] + fit["a"] * (c / 1e15) ** (-fit["b"]), color="k", ls="--",

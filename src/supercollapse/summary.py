@@ -11,10 +11,12 @@ import html
 import polars as pl
 import pyarrow as pa
 
+from .external.contract import EXTERNAL_SCHEDULE
 from .io import existing, read_json, read_table
 from .schemas import LHAT_SENSITIVITY, STUDIES, SUMMARY, THEORY
 
 MISSING = "–"
+RUN_ENDS = "run_ends"  # horizon.json source of an external task without a sweep (stages/external.py)
 
 
 def _key(d: dict, key: str, where: str):
@@ -63,14 +65,19 @@ def _span(lo, hi) -> str:
     return MISSING if _float(lo) is None and _float(hi) is None else f"{fmt(lo)}–{fmt(hi)}"
 
 
-def _points(n, truncated) -> str:
-    """Points of the horizon fit, noting those whose argmin interval the sweep cut (their horizons are lower bounds)."""
+def _points(n, truncated, source: str = "envelope") -> str:
+    """Points of the horizon fit, noting those whose argmin interval the sweep cut (their horizons are lower
+    bounds), or that they are where the runs end (an external task without a sweep)."""
+    if source == RUN_ENDS:
+        return f"{n} run ends (no sweep)"
     return f"{n} ({truncated} cut by the sweep)" if truncated else str(n)
 
 
 def study_setup(row: dict) -> str:
     """A study's recipe in a few words: schedule, horizon exponent, parameterisation."""
     schedule = row["schedule"]
+    if schedule == EXTERNAL_SCHEDULE:
+        return "runs trained elsewhere (imported)"
     if schedule != "const":
         schedule += f" (decay {fmt(row['decay_frac'], 2)})"
     gamma = "fitted γ" if row["gamma_scale"] == 1.0 else f"{fmt(row['gamma_scale'], 3)}·γ"
@@ -83,7 +90,13 @@ def study_setup(row: dict) -> str:
 
 
 def frontier_columns(horizon: dict, where: str = "horizon.json") -> dict:
-    """The frontier columns of SUMMARY from a horizon.json."""
+    """The frontier columns of SUMMARY from a horizon.json (of the sweep's envelope, or of where the runs end)."""
+    if horizon.get("source") == RUN_ENDS:  # no sweep: no bootstrap, no IsoFLOP fit
+        return {**dict.fromkeys(FRONTIER_COLUMNS), "kappa": _key(horizon, "kappa", where),
+                "gamma": _key(horizon, "gamma", where), "gamma_se": _key(horizon, "exponent_se", where),
+                "frontier_r2": _key(horizon, "r2", where), "frontier_r2_grid": _key(horizon, "r2_grid", where),
+                "frontier_points": len(_key(horizon, "points_params", where)), "frontier_points_truncated": 0,
+                "horizon_source": RUN_ENDS}
     boot = _key(horizon, "bootstrap", where)
     ci = _key(boot, "ci", f"{where} bootstrap")
     gamma_ci, kappa_ci = _key(ci, "gamma", f"{where} bootstrap.ci"), _key(ci, "kappa", f"{where} bootstrap.ci")
@@ -102,11 +115,18 @@ def frontier_columns(horizon: dict, where: str = "horizon.json") -> dict:
         # Widths whose argmin interval the sweep cut, kept in the fit (sweep.truncated: include).
         "frontier_points_truncated": (len(_key(horizon, "truncated_widths", where))
                                       if _key(horizon, "truncated_policy", where) == "include" else 0),
+        "horizon_source": "envelope",
         # An IsoFLOP fit that failed records {"error": ...} instead: its columns stay null.
         "isoflop_gamma": iso.get("gamma"), "isoflop_gamma_se": iso.get("exponent_se"), "isoflop_r2": iso.get("r2"),
         "isoflop_horizon_ratio_min": min(ratios) if ratios else None,
         "isoflop_horizon_ratio_max": max(ratios) if ratios else None,
     }
+
+
+FRONTIER_COLUMNS = ("kappa", "kappa_lo", "kappa_hi", "gamma", "gamma_se", "gamma_lo", "gamma_hi", "gamma_widths_lo",
+                    "gamma_widths_hi", "frontier_r2", "frontier_r2_grid", "frontier_points",
+                    "frontier_points_truncated", "horizon_source", "isoflop_gamma", "isoflop_gamma_se", "isoflop_r2",
+                    "isoflop_horizon_ratio_min", "isoflop_horizon_ratio_max")
 
 
 def lhat_columns(lhat: dict, where: str = "lhat.json") -> dict:
@@ -183,44 +203,46 @@ def summary_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=SUMMARY)
 
 
-def read_summary_rows(tasks: list[str], studies: list[str], horizon_paths, studies_paths, summary_paths,
+def read_summary_rows(tasks: list[str], pairs: list[tuple[str, str]], horizon_paths, studies_paths, summary_paths,
                       lhat_paths, sensitivity_paths, alpha_paths: dict | None = None) -> pa.Table:
     """The SUMMARY table of every (task, study) from the artifacts.
 
-    Per-task paths follow `tasks`; per-study paths are task-major (for each task, every study in order),
-    the order of Snakemake's expand(..., task=tasks, study=studies). `alpha_paths`: task -> alpha.json of
-    the tasks the LR-schedule study runs on (their noise columns; null for the others).
+    Per-task paths follow `tasks`; per-study paths follow `pairs`, every (task, study) task-major (a trained
+    task has every configured study, an external task its one). `alpha_paths`: task -> alpha.json of the tasks
+    the LR-schedule study runs on (their noise columns; null for the others).
     """
     alpha_paths = dict(alpha_paths or {})
     unknown = sorted(set(alpha_paths) - set(tasks))
     if unknown:
         raise ValueError(f"alpha.json given for tasks {unknown} that are not in the summary's tasks {list(tasks)}")
-    n = len(tasks) * len(studies)
+    pairs = [tuple(p) for p in pairs]
+    if [t for t in dict.fromkeys(t for t, _ in pairs)] != list(tasks):
+        raise ValueError(f"(task, study) pairs {pairs} are not task-major over the tasks {list(tasks)}")
     for name, paths, want in (("horizon", horizon_paths, len(tasks)), ("studies", studies_paths, len(tasks)),
-                              ("summary", summary_paths, n), ("lhat", lhat_paths, n),
-                              ("sensitivity", sensitivity_paths, n)):
+                              ("summary", summary_paths, len(pairs)), ("lhat", lhat_paths, len(pairs)),
+                              ("sensitivity", sensitivity_paths, len(pairs))):
         if len(paths) != want:
-            raise ValueError(f"{len(paths)} {name} paths for {len(tasks)} tasks x {len(studies)} studies "
-                             f"(expected {want})")
+            raise ValueError(f"{len(paths)} {name} paths for {len(tasks)} tasks and {len(pairs)} (task, study) "
+                             f"pairs (expected {want})")
     rows = []
-    for t, task in enumerate(tasks):
+    for k, (task, study) in enumerate(pairs):
+        t = tasks.index(task)
         horizon = read_json(horizon_paths[t])
-        frontier = frontier_columns(horizon, str(horizon_paths[t]))
+        first = k == 0 or pairs[k - 1][0] != task
         alpha = alpha_paths.get(task)
         noise = noise_columns(None if alpha is None else read_json(alpha), str(alpha))
         by_study = {r["study"]: r for r in pl.from_arrow(read_table(studies_paths[t], STUDIES)).to_dicts()}
-        for s, study in enumerate(studies):
-            if study not in by_study:
-                raise ValueError(f"{studies_paths[t]}: no row for study {study!r} (has {sorted(by_study)})")
-            k = t * len(studies) + s
-            summary = read_json(summary_paths[k])
-            sens = pl.from_arrow(read_table(sensitivity_paths[k], LHAT_SENSITIVITY))
-            rows.append({**study_columns(by_study[study], summary, str(summary_paths[k])), **frontier,
-                         **lhat_columns(read_json(lhat_paths[k]), str(lhat_paths[k])),
-                         **sensitivity_columns(summary, sens, str(summary_paths[k])), **noise,
-                         # The sweep's warnings (diverged runs) once per task, on its first study's row.
-                         "warnings": [*(_key(horizon, "warnings", str(horizon_paths[t])) if s == 0 else []),
-                                      *_key(summary, "warnings", str(summary_paths[k]))]})
+        if study not in by_study:
+            raise ValueError(f"{studies_paths[t]}: no row for study {study!r} (has {sorted(by_study)})")
+        summary = read_json(summary_paths[k])
+        sens = pl.from_arrow(read_table(sensitivity_paths[k], LHAT_SENSITIVITY))
+        rows.append({**study_columns(by_study[study], summary, str(summary_paths[k])),
+                     **frontier_columns(horizon, str(horizon_paths[t])),
+                     **lhat_columns(read_json(lhat_paths[k]), str(lhat_paths[k])),
+                     **sensitivity_columns(summary, sens, str(summary_paths[k])), **noise,
+                     # The sweep's warnings (diverged runs) once per task, on its first study's row.
+                     "warnings": [*(_key(horizon, "warnings", str(horizon_paths[t])) if first else []),
+                                  *_key(summary, "warnings", str(summary_paths[k]))]})
     return summary_table(rows)
 
 
@@ -242,7 +264,7 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
                  _interval(r["gamma_widths_lo"], r["gamma_widths_hi"]),
                  fmt_ci(r["kappa"], r["kappa_lo"], r["kappa_hi"]),
                  f"{fmt(r['frontier_r2'])}, {fmt(r['frontier_r2_grid'])}",
-                 _points(r["frontier_points"], r["frontier_points_truncated"]),
+                 _points(r["frontier_points"], r["frontier_points_truncated"], r["horizon_source"]),
                  fmt_se(r["isoflop_gamma"], r["isoflop_gamma_se"]),
                  _span(r["isoflop_horizon_ratio_min"], r["isoflop_horizon_ratio_max"])]
                 for t, r in first.items()]
@@ -345,7 +367,7 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
                                     else _interval(h["gamma_widths_lo"], h["gamma_widths_hi"])),
                 "kappa": fmt_ci(h["kappa"], h["kappa_lo"], h["kappa_hi"]), "r2": fmt(h["frontier_r2"], 4),
                 "r2_grid": fmt(h["frontier_r2_grid"], 3),
-                "points": _points(h["frontier_points"], h["frontier_points_truncated"]),
+                "points": _points(h["frontier_points"], h["frontier_points_truncated"], h["horizon_source"]),
                 "isoflop_gamma": fmt_se(h["isoflop_gamma"], h["isoflop_gamma_se"]),
                 "isoflop_ratio": _span(h["isoflop_horizon_ratio_min"], h["isoflop_horizon_ratio_max"])}
     if figure == "curves":

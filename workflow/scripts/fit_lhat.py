@@ -10,4 +10,4 @@ setup_logging(snakemake.log[0])
 from supercollapse.stages.analysis import lhat_stage  # noqa: E402
 
 p = snakemake.params
-lhat_stage(list(snakemake.input.runs), snakemake.input.meta, snakemake.output[0], p.delta, p.n_boot, p.seed)
+lhat_stage(list(snakemake.input.runs), snakemake.input.get("meta"), snakemake.output[0], p.delta, p.n_boot, p.seed)

@@ -10,6 +10,6 @@ setup_logging(snakemake.log[0])
 from supercollapse.stages.report import write_summary  # noqa: E402
 
 i, o = snakemake.input, snakemake.output
-write_summary(snakemake.params.tasks, snakemake.params.studies,
+write_summary(snakemake.params.tasks, snakemake.params.pairs,
               {k: list(getattr(i, k)) for k in ("horizon", "studies", "summary", "lhat", "sensitivity", "alpha")},
               o.table, o.markdown, o.html, noise_tasks=snakemake.params.noise_tasks)

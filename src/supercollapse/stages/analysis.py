@@ -82,8 +82,8 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, n_boot
 
 def lhat_stage(run_paths, meta_path, out_path, delta: float, n_boot: int, seed: int) -> None:
     """Rule fit_lhat: L = L_hat + a C^-b on the runs' end points, bounded below by the data's entropy rate
-    where its meta.json knows it (token tasks; the Fourier task has none)."""
-    floor = read_json(meta_path).get("entropy_floor_nats_per_token")
+    where its meta.json knows it (token tasks; the Fourier task has none; an external task has no meta.json)."""
+    floor = None if meta_path is None else read_json(meta_path).get("entropy_floor_nats_per_token")
     runs, seeds = read_collapse_set(run_paths)
     lhat = _noting_divergence(runs, fit_lhat, end_points(seeds.runs), delta, n_boot, seed,
                               entropy_floor=None if floor is None else float(floor))

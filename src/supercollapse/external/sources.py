@@ -1,0 +1,93 @@
+"""Where an external task's runs come from: its config's `path` (a file, a glob or a list) resolved to files,
+each read with the library made for its format (Polars for CSV and Parquet, TensorBoard's own reader for event
+files), then checked as one role's runs (contract.py). Paths are relative to the working folder."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import polars as pl
+
+from ..io import sha256_file
+from .contract import Imported, check_runs, contract_columns
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+EVENT_FILE = "tfevents"  # TensorBoard event files are named events.out.tfevents.<time>.<host>...
+
+
+def source_format(path: Path) -> str:
+    """csv, parquet or tensorboard (an event file, or a folder holding them), else an error naming the file."""
+    if path.is_dir() or EVENT_FILE in path.name:
+        return "tensorboard"
+    if path.suffix.lower() in FORMATS:
+        return FORMATS[path.suffix.lower()]
+    raise ValueError(f"{path}: unknown file type {path.suffix!r}; expected .csv, .parquet, or TensorBoard event "
+                     "files (events.out.tfevents.*) or folders holding them")
+
+
+def source_files(spec: dict, key: str, workdir: str | os.PathLike = ".") -> list[Path]:
+    """The files (and TensorBoard folders) of one role's `path`, in a stable order; an error naming `key` and the
+    pattern when one matches nothing."""
+    patterns = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
+    found: list[Path] = []
+    for pattern in patterns:
+        full = os.path.join(workdir, pattern)
+        hits = sorted(glob.glob(full, recursive=True)) if glob.has_magic(pattern) else [full] if os.path.exists(full) else []
+        if not hits:
+            what = "matches no file" if glob.has_magic(pattern) else "does not exist"
+            raise ValueError(f"{key}.path: {pattern!r} {what} (relative to {Path(workdir).resolve()})")
+        for hit in map(Path, hits):
+            source_format(hit)
+            if hit not in found:
+                found.append(hit)
+    return found
+
+
+def tracked_files(paths: list[Path]) -> list[Path]:
+    """The files whose content the import depends on: TensorBoard folders stand for their event files."""
+    out = []
+    for path in paths:
+        if path.is_dir():
+            events = sorted(p for p in path.rglob(f"*{EVENT_FILE}*") if p.is_file())
+            if not events:
+                raise ValueError(f"{path}: a folder given as TensorBoard runs holds no event files "
+                                 "(events.out.tfevents.*)")
+            out += events
+        else:
+            out.append(path)
+    return out
+
+
+def checksums(paths: list[Path]) -> dict[str, str]:
+    """sha256 of every tracked file (a rerun trigger of the import: a changed file reruns it and what follows)."""
+    return {str(p): sha256_file(p) for p in tracked_files(paths)}
+
+
+def read_source(path: Path, spec: dict, columns: dict[str, str], compute: str) -> pl.DataFrame:
+    """One file (or TensorBoard folder) in the contract's columns."""
+    fmt = source_format(path)
+    try:
+        if fmt == "csv":
+            df = pl.read_csv(path, infer_schema_length=None)
+        elif fmt == "parquet":
+            df = pl.read_parquet(path)
+        else:
+            from .tensorboard import read_tensorboard
+
+            df = read_tensorboard(path, run_pattern=spec.get("run_pattern"), runs=spec.get("runs"))
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise ValueError(f"{path}: not a readable {fmt} file ({err})") from None
+    if df.height == 0:
+        raise ValueError(f"{path}: no rows")
+    return contract_columns(df, str(path), columns, compute)
+
+
+def read_role(task: dict, role: str, key: str, workdir: str | os.PathLike = ".") -> Imported:
+    """The runs of one role (sweep or collapse) of an external task config, checked; `key` names the task
+    (tasks.<name>) in errors."""
+    spec = task[role]
+    frames = [read_source(path, spec, task["columns"], task["compute"])
+              for path in source_files(spec, f"{key}.{role}", workdir)]
+    return check_runs(pl.concat(frames, how="diagonal_relaxed"), f"{key}.{role}", task["drop_diverged"])
