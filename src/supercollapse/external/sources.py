@@ -15,6 +15,7 @@ from .contract import Imported, check_runs, contract_columns
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 EVENT_FILE = "tfevents"  # TensorBoard event files are named events.out.tfevents.<time>.<host>...
+PROFILER = ".profile-empty"  # the profiler's marker event files, which hold no scalars (the reader skips them)
 
 
 def source_format(path: Path) -> str:
@@ -33,7 +34,7 @@ def source_files(spec: dict, key: str, workdir: str | os.PathLike = ".") -> list
     patterns = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
     found: list[Path] = []
     for pattern in patterns:
-        full = os.path.join(workdir, pattern)
+        full = str(Path(workdir, pattern))  # "runs.csv", not "./runs.csv", in messages
         hits = sorted(glob.glob(full, recursive=True)) if glob.has_magic(pattern) else [full] if os.path.exists(full) else []
         if not hits:
             what = "matches no file" if glob.has_magic(pattern) else "does not exist"
@@ -50,7 +51,7 @@ def tracked_files(paths: list[Path]) -> list[Path]:
     out = []
     for path in paths:
         if path.is_dir():
-            events = sorted(p for p in path.rglob(f"*{EVENT_FILE}*") if p.is_file())
+            events = sorted(p for p in path.rglob(f"*{EVENT_FILE}*") if p.is_file() and not p.name.endswith(PROFILER))
             if not events:
                 raise ValueError(f"{path}: a folder given as TensorBoard runs holds no event files "
                                  "(events.out.tfevents.*)")
@@ -77,6 +78,9 @@ def read_source(path: Path, spec: dict, columns: dict[str, str], compute: str) -
             from .tensorboard import read_tensorboard
 
             df = read_tensorboard(path, run_pattern=spec.get("run_pattern"), runs=spec.get("runs"))
+            loss = columns.get("loss", "loss")
+            if loss in df.columns:  # tags are logged at steps of their own: the evaluations logged the loss
+                df = df.filter(pl.col(loss).is_not_null())
     except (pl.exceptions.PolarsError, OSError) as err:
         raise ValueError(f"{path}: not a readable {fmt} file ({err})") from None
     if df.height == 0:
