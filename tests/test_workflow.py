@@ -224,3 +224,45 @@ def test_extrapolated_collapse_widths_are_allowed_on_request_and_recorded(tmp_pa
     assert collapse_warnings(cfg, "fourier") == [
         "collapse widths [32] lie outside the sweep's widths [8, 24]: their horizons are extrapolated from the "
         "frontier fit (tasks.fourier.collapse.extrapolate: true)"]
+
+
+@pytest.mark.slow
+def test_trained_curves_read_back_as_an_external_task_give_the_same_results(project, tmp_path):
+    """Issue 14: the tiny config's own curves, exported through the external contract as CSV and read back as
+    an external task of the same name, give the native horizon, L_hat, statistics and summary (to 1e-12)."""
+    import numpy as np
+    import polars as pl
+
+    contract = ("width", "params", "seed", "step", "compute", "eval_loss", "lr", "tokens")
+    proj = _copy_project(tmp_path / "proj")
+    (proj / "runs").mkdir()
+    native = project / "results" / "fourier"
+    for role, files in (("sweep", "sweep/w*.parquet"), ("optimal", "optimal/runs/w*.parquet")):
+        runs = pl.concat([pl.read_parquet(p) for p in sorted(native.glob(files))])
+        runs.select(contract).rename({"eval_loss": "loss"}).write_csv(proj / "runs" / f"{role}.csv")
+    cfg = {k: v for k, v in TINY.items() if k not in ("tasks", "studies")}
+    cfg["tasks"] = {"fourier": {"kind": "external", "sweep": {"path": "runs/sweep.csv"},
+                                "collapse": {"path": "runs/optimal.csv", "study": "optimal"}}}
+    _write_config(proj, cfg)
+    _snakemake(proj, "--cores", "2", "results/fourier/optimal/summary.json", "results/fourier/frontier/horizon.json")
+    external = proj / "results" / "fourier"
+
+    def same(a, b, where=""):
+        if isinstance(a, dict):
+            assert a.keys() == b.keys(), where
+            for k in a:
+                same(a[k], b[k], f"{where}.{k}")
+        elif isinstance(a, list):
+            assert len(a) == len(b), where
+            for i, (x, y) in enumerate(zip(a, b)):
+                same(x, y, f"{where}[{i}]")
+        elif isinstance(a, float):
+            assert a == pytest.approx(b, rel=1e-12, abs=1e-12, nan_ok=True), where
+        else:
+            assert a == b, where
+
+    for rel in ("frontier/horizon.json", "optimal/lhat.json", "optimal/summary.json"):
+        same(json.loads((external / rel).read_text()), json.loads((native / rel).read_text()), rel)
+    got, want = (pl.read_parquet(d / "optimal/statistics.parquet") for d in (external, native))
+    assert got.columns == want.columns
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12, atol=1e-12)
