@@ -12,7 +12,7 @@ import itertools
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 PFLOP = 1e15
 MAX_EXPONENT = 5.0
@@ -32,9 +32,24 @@ class PowerLawFit:
         return asdict(self)
 
 
-def _huber(r: np.ndarray, delta: float) -> np.ndarray:
+def huber(r: np.ndarray, delta: float) -> np.ndarray:
+    """Huber loss of residuals r: quadratic within delta, linear beyond (so a few bad points weigh little)."""
     a = np.abs(r)
     return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
+
+
+_huber = huber  # the former private name, still imported by tests
+
+
+def minimize_from_starts(objective, gradient, starts, bounds) -> OptimizeResult:
+    """L-BFGS-B (tight tolerances) from each start; the result with the lowest objective, the first on ties."""
+    best = None
+    for start in starts:
+        res = minimize(objective, np.array(start), jac=gradient, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
+        if best is None or res.fun < best.fun:
+            best = res
+    return best
 
 
 def fit_power_law(compute_flops, loss, delta: float = 1e-3, init: PowerLawFit | None = None,
@@ -62,7 +77,7 @@ def fit_power_law(compute_flops, loss, delta: float = 1e-3, init: PowerLawFit | 
     def objective(theta):
         l_hat, a, b = theta
         pred = l_hat + a * s ** (-b)
-        return float(np.sum(_huber(np.log(np.maximum(pred, 1e-300)) - log_y, delta)))
+        return float(np.sum(huber(np.log(np.maximum(pred, 1e-300)) - log_y, delta)))
 
     def gradient(theta):
         l_hat, a, b = theta
@@ -82,12 +97,7 @@ def fit_power_law(compute_flops, loss, delta: float = 1e-3, init: PowerLawFit | 
     for frac, b0 in itertools.product(fracs, exps):
         l0 = l_hat_min + frac * (y_min - l_hat_min)
         starts.append((l0, max(float(np.exp(np.mean(np.log(np.maximum(y - l0, 1e-12))))), 1e-12), b0))
-    best = None
-    for start in starts:
-        res = minimize(objective, np.array(start), jac=gradient, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
-        if best is None or res.fun < best.fun:
-            best = res
+    best = minimize_from_starts(objective, gradient, starts, bounds)
     l_hat, a_s, b = (float(v) for v in best.x)
     # a_s is for compute in units of c_ref FLOPs: a_s (C / c_ref)^-b = a_s (c_ref / 1e15)^b (C / 1e15)^-b.
     return PowerLawFit(l_hat=l_hat, a=a_s * (c_ref / PFLOP) ** b, b=b, objective=float(best.fun))
