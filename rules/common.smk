@@ -126,7 +126,8 @@ def all_targets():
             if has_sweep(task) or name != "frontier"
         ]
         for study in task_studies(task):
-            figures = [f"{R}/{task}/{study}/figures/{n}.{PLOT_EXT}" for n in ("curves", "collapse", "deviation")]
+            names = ("curves", "collapse", "deviation", "prediction")
+            figures = [f"{R}/{task}/{study}/figures/{n}.{PLOT_EXT}" for n in names]
             targets += [f"{R}/{task}/{study}/summary.json", *figures]
     return targets
 

@@ -35,6 +35,12 @@ FIGURES = {
         "Supercollapse",
         "deviation",
     ),
+    "prediction": (
+        "{task}/{study}/figures/prediction",
+        dict(runs=study_runs, table=rules.predict.output.table, scores=rules.predict.output.scores),
+        "Prediction",
+        "prediction",
+    ),
     "theory": ("theory/theory", dict(curves=rules.theory_curves.output[0]), "Theory", "theory"),
     "studies": ("{task}/figures/studies", dict(studies=rules.study_summary.output[0]), "Supercollapse", "studies"),
     "noise_model": (
@@ -89,6 +95,7 @@ rule summary_table:
         summary=every_task_study(f"{R}/{{task}}/{{study}}/summary.json"),
         lhat=every_task_study(f"{R}/{{task}}/{{study}}/lhat.json"),
         sensitivity=every_task_study(f"{R}/{{task}}/{{study}}/lhat_sensitivity.parquet"),
+        prediction=every_task_study(f"{R}/{{task}}/{{study}}/prediction_scores.json"),
         # The SGD-noise model's alpha and RMSEs, only for the tasks the LR-schedule study runs on (none when off).
         alpha=[f"{R}/{task}/schedules/alpha.json" for task in schedule_tasks(config)],
     output:
@@ -108,6 +115,7 @@ rule summary_table:
         tasks=list(config["tasks"]),
         pairs=task_study_pairs(),
         noise_tasks=schedule_tasks(config),
+        threshold=config["analysis"]["collapse_threshold"],
         code=code_hash("summary"),
     script:
         "../workflow/scripts/summary_table.py"

@@ -62,10 +62,19 @@ def _sensitivity(ratios: list) -> pa.Table:
                                 schema=LHAT_SENSITIVITY)
 
 
+def _prediction_json(held_out: bool) -> dict:
+    """Widths 24 and 32 held out (the summary reports the largest), or none."""
+    def held(width, rmse):
+        return {"width": width, "kind": "holdout",
+                "scores": {"rmse_over_sigma": rmse, "final_loss_rel_error": -0.02, "band_coverage": 0.9},
+                "baseline_scores": {"rmse_over_sigma": 7.5, "final_loss_rel_error": 0.11}}
+    return {"predictions": [held(24, 0.5), held(32, 1.4), {"width": 64, "kind": "predicted"}] if held_out else []}
+
+
 @pytest.fixture()
 def artifacts(tmp_path):
     """Two tasks x two studies; task b's IsoFLOP fit failed and its sensitivity minimum is at the scan's end."""
-    paths = {k: [] for k in ("horizon", "studies", "summary", "lhat", "sensitivity")}
+    paths = {k: [] for k in ("horizon", "studies", "summary", "lhat", "sensitivity", "prediction")}
     for task, gamma, sens in (("a", 0.75, [2.0, 1.2, 1.4, None, None]), ("b", 1.03, [0.6, 0.9, 1.1, 2.0, 3.0])):
         d = tmp_path / task
         write_json(d / "horizon.json", _horizon(gamma, isoflop_ok=task == "a"))
@@ -78,8 +87,9 @@ def artifacts(tmp_path):
             write_json(d / study / "summary.json", _summary_json(ratio, warnings))
             write_json(d / study / "lhat.json", LHAT)
             write_table(d / study / "lhat_sensitivity.parquet", _sensitivity(sens))
+            write_json(d / study / "prediction_scores.json", _prediction_json((task, study) == ("a", "optimal")))
             for k, name in (("summary", "summary.json"), ("lhat", "lhat.json"),
-                            ("sensitivity", "lhat_sensitivity.parquet")):
+                            ("sensitivity", "lhat_sensitivity.parquet"), ("prediction", "prediction_scores.json")):
                 paths[k].append(d / study / name)
     return paths
 
@@ -93,6 +103,9 @@ def test_summary_stage_writes_one_row_per_task_and_study(artifacts, tmp_path):
     assert df.select("task", "study").rows() == [("a", "optimal"), ("a", "constant_lr"),
                                                   ("b", "optimal"), ("b", "constant_lr")]
     a_opt = df.row(0, named=True)
+    assert df["verdict"].to_list() == ["collapse", "no collapse"] * 2  # 1.36 [1.26, 2.36] and 2.5: threshold 2
+    assert (a_opt["holdout_width"], a_opt["pred_rmse_over_sigma"], a_opt["baseline_rmse_over_sigma"]) == (32, 1.4, 7.5)
+    assert df["holdout_width"].to_list()[1:] == [None] * 3
     assert a_opt["gamma"] == 0.75 and a_opt["gamma_se"] == 0.0496
     assert a_opt["gamma_lo"] == pytest.approx(0.68) and a_opt["gamma_hi"] == pytest.approx(1.2)
     assert (a_opt["gamma_widths_lo"], a_opt["gamma_widths_hi"]) == (0.5, 0.9)
@@ -203,7 +216,8 @@ def test_noise_inputs_that_do_not_match_are_named(artifacts, tmp_path):
                          tmp_path / "s.md", tmp_path / "s.html", noise_tasks=["a", "b"])
     with pytest.raises(ValueError, match=r"alpha.json given for tasks \['c'\]"):
         sm.read_summary_rows(["a", "b"], PAIRS, *(artifacts[k] for k in
-                             ("horizon", "studies", "summary", "lhat", "sensitivity")), alpha_paths={"c": alpha})
+                             ("horizon", "studies", "summary", "lhat", "sensitivity", "prediction")),
+                             alpha_paths={"c": alpha})
     bad = _alpha_json()
     del bad["pooled"]["ratio"]
     write_json(alpha, bad)
@@ -221,10 +235,12 @@ def test_missing_key_and_mismatched_inputs_are_named(artifacts, tmp_path):
                          tmp_path / "s.html")
     with pytest.raises(ValueError, match=r"3 lhat paths for 2 tasks and 4 \(task, study\) pairs"):
         sm.read_summary_rows(["a", "b"], PAIRS, artifacts["horizon"], artifacts["studies"],
-                             artifacts["summary"], artifacts["lhat"][:3], artifacts["sensitivity"])
+                             artifacts["summary"], artifacts["lhat"][:3], artifacts["sensitivity"],
+                             artifacts["prediction"])
     with pytest.raises(ValueError, match="no row for study 'gamma_low'"):
         sm.read_summary_rows(["a"], [("a", "gamma_low")], artifacts["horizon"][:1], artifacts["studies"][:1],
-                             artifacts["summary"][:1], artifacts["lhat"][:1], artifacts["sensitivity"][:1])
+                             artifacts["summary"][:1], artifacts["lhat"][:1], artifacts["sensitivity"][:1],
+                             artifacts["prediction"][:1])
 
 
 def test_caption_numbers(artifacts, tmp_path):

@@ -78,7 +78,17 @@ def check_external(name: str, task: dict, workdir: str | os.PathLike = ".") -> N
                          f"{study!r}")
     for role in ("sweep", "collapse"):
         if role in task:
-            read_role(task, role, f"tasks.{name}", workdir)
+            runs = read_role(task, role, f"tasks.{name}", workdir).runs
+    _predicted_not_trained(f"tasks.{name}", [int(w) for w in task["collapse"]["predict_widths"]],
+                           sorted(runs["width"].unique().to_list()))
+
+
+def _predicted_not_trained(key: str, predict: list[int], trained: list[int]) -> None:
+    """collapse.predict_widths are widths never trained: a trained one is held out by analysis.holdout instead."""
+    both = sorted(set(predict) & set(trained))
+    if both:
+        raise ValueError(f"{key}.collapse.predict_widths {both} are collapse widths with runs; predict_widths are "
+                         "widths never trained (a trained width is predicted when held out: analysis.holdout)")
 
 
 def _widths(key: str, widths: list) -> list[int]:
@@ -110,6 +120,7 @@ def _check_task(name: str, task: dict) -> None:
     if len(collapse_widths) < 3:
         raise ValueError(f"{key}.collapse.widths needs >= 3 widths: the L_hat fit L = L_hat + a C^-b has 3 "
                          f"parameters, one end point per width; got {collapse_widths}")
+    _predicted_not_trained(key, collapse["predict_widths"], collapse_widths)
     lo, hi, outside = _outside_sweep(task)
     if outside and not collapse["extrapolate"]:
         raise ValueError(f"{key}.collapse.widths {outside} lie outside the sweep's widths [{lo}, {hi}]: their "

@@ -239,6 +239,39 @@ def coord_check_figure(coord_path, out_path, cfg: dict) -> None:
     _save(grid.figure, out_path, cfg)
 
 
+def prediction_figure(run_paths, table_path, scores_path, out_path, cfg: dict) -> None:
+    """One panel per predicted or held-out width, raw axes: the predicted curve with its 95% band (and the wider
+    band for one seed), the Chinchilla-form baseline, and a held-out width's trained seeds."""
+    _setup(cfg)
+    pred = pl.read_parquet(table_path)
+    widths = pred.select("width", "kind").unique(maintain_order=True).rows()
+    fig, axes = plt.subplots(1, max(1, len(widths)), figsize=(5.2 * max(1, len(widths)), 4.2), squeeze=False)
+    if not widths:
+        axes[0, 0].text(0.5, 0.5, "no width predicted or held out\n(analysis.holdout, collapse.predict_widths)",
+                        ha="center", va="center", transform=axes[0, 0].transAxes)
+        axes[0, 0].set_axis_off()
+    runs = _curves(run_paths)
+    scores = {r["width"]: r.get("scores") for r in json.loads(Path(scores_path).read_text())["predictions"]}
+    for ax, (width, kind) in zip(axes[0], widths):
+        p = pred.filter((pl.col("width") == width) & (pl.col("kind") == kind))
+        ax.fill_between(p["compute"], p["loss_lo_seed"], p["loss_hi_seed"], color="C0", alpha=0.12,
+                        label="95% band, one seed")
+        ax.fill_between(p["compute"], p["loss_lo"], p["loss_hi"], color="C0", alpha=0.3, label="95% band")
+        ax.plot(p["compute"], p["loss_pred"], color="C0", lw=1.5, label="predicted from the collapse")
+        ax.plot(p["compute"], p["loss_baseline"], color="C3", lw=1.2, ls="--", label="Chinchilla-form baseline")
+        title = f"width {width} ({kind})"
+        if kind == "holdout":
+            trained = runs.filter(pl.col("width") == width).partition_by("seed", maintain_order=True)
+            for i, g in enumerate(trained):
+                ax.plot(g["compute"], g["eval_loss"], color="k", lw=0.7, alpha=0.7,
+                        label="trained seeds" if i == 0 else None)
+            s = scores[width]
+            title += f": RMSE {s['rmse_over_sigma']:.2g} σ, final {100 * s['final_loss_rel_error']:+.2g}%"
+        ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="eval loss", title=title)
+        ax.legend(fontsize=7)
+    _save(fig, out_path, cfg)
+
+
 # Figure name (rules/report.smk, rule plot_<name>) -> the function that draws it and the names of the rule's
 # inputs it reads, in argument order (a rule may have more inputs: those its caption quotes).
 FIGURES = {"frontier": (frontier_figure, ("sweep", "envelope", "horizon")),
@@ -248,4 +281,5 @@ FIGURES = {"frontier": (frontier_figure, ("sweep", "envelope", "horizon")),
            "theory": (theory_figure, ("curves",)),
            "studies": (studies_figure, ("studies",)),
            "noise_model": (noise_model_figure, ("predictions", "alpha")),
-           "coord_check": (coord_check_figure, ("coord",))}
+           "coord_check": (coord_check_figure, ("coord",)),
+           "prediction": (prediction_figure, ("runs", "table", "scores"))}

@@ -129,6 +129,38 @@ FRONTIER_COLUMNS = ("kappa", "kappa_lo", "kappa_hi", "gamma", "gamma_se", "gamma
                     "isoflop_horizon_ratio_min", "isoflop_horizon_ratio_max")
 
 
+VERDICTS = ("supercollapse", "collapse", "no collapse")
+
+
+def verdict_rule(threshold: float) -> str:
+    return (f"supercollapse: the 95% CI of mean Δ/σ_raw lies below 1; collapse: mean Δ/σ_raw ≤ {threshold:g} (the "
+            f"spread across widths within {threshold:g} seed noise floors, analysis.collapse_threshold); else no "
+            "collapse")
+
+
+def verdict(ratio: float, ratio_hi: float, threshold: float) -> str:
+    """The scaling verdict of a study from its mean Δ/σ_raw and that ratio's 95% CI (verdict_rule)."""
+    if ratio_hi < 1.0:
+        return VERDICTS[0]
+    return VERDICTS[1] if ratio <= threshold else VERDICTS[2]
+
+
+PREDICTION_COLUMNS = ("holdout_width", "pred_rmse_over_sigma", "pred_final_rel_error", "pred_band_coverage",
+                      "baseline_rmse_over_sigma", "baseline_final_rel_error")
+
+
+def prediction_columns(scores: dict, where: str = "prediction_scores.json") -> dict:
+    """The largest held-out width's scores (prediction_scores.json); null where no width was held out."""
+    held = [p for p in _key(scores, "predictions", where) if p["kind"] == "holdout"]
+    if not held:
+        return dict.fromkeys(PREDICTION_COLUMNS)
+    p = max(held, key=lambda r: r["width"])
+    s, b = p["scores"], p["baseline_scores"]
+    return {"holdout_width": p["width"], "pred_rmse_over_sigma": s["rmse_over_sigma"],
+            "pred_final_rel_error": s["final_loss_rel_error"], "pred_band_coverage": s["band_coverage"],
+            "baseline_rmse_over_sigma": b["rmse_over_sigma"], "baseline_final_rel_error": b["final_loss_rel_error"]}
+
+
 def lhat_columns(lhat: dict, where: str = "lhat.json") -> dict:
     ci = _key(lhat, "ci", where)
     out = {}
@@ -204,12 +236,14 @@ def summary_table(rows: list[dict]) -> pa.Table:
 
 
 def read_summary_rows(tasks: list[str], pairs: list[tuple[str, str]], horizon_paths, studies_paths, summary_paths,
-                      lhat_paths, sensitivity_paths, alpha_paths: dict | None = None) -> pa.Table:
+                      lhat_paths, sensitivity_paths, prediction_paths, alpha_paths: dict | None = None,
+                      threshold: float = 2.0) -> pa.Table:
     """The SUMMARY table of every (task, study) from the artifacts.
 
     Per-task paths follow `tasks`; per-study paths follow `pairs`, every (task, study) task-major (a trained
     task has every configured study, an external task its one). `alpha_paths`: task -> alpha.json of the tasks
-    the LR-schedule study runs on (their noise columns; null for the others).
+    the LR-schedule study runs on (their noise columns; null for the others). `threshold`: the verdict's
+    (analysis.collapse_threshold).
     """
     alpha_paths = dict(alpha_paths or {})
     unknown = sorted(set(alpha_paths) - set(tasks))
@@ -220,7 +254,8 @@ def read_summary_rows(tasks: list[str], pairs: list[tuple[str, str]], horizon_pa
         raise ValueError(f"(task, study) pairs {pairs} are not task-major over the tasks {list(tasks)}")
     for name, paths, want in (("horizon", horizon_paths, len(tasks)), ("studies", studies_paths, len(tasks)),
                               ("summary", summary_paths, len(pairs)), ("lhat", lhat_paths, len(pairs)),
-                              ("sensitivity", sensitivity_paths, len(pairs))):
+                              ("sensitivity", sensitivity_paths, len(pairs)),
+                              ("prediction", prediction_paths, len(pairs))):
         if len(paths) != want:
             raise ValueError(f"{len(paths)} {name} paths for {len(tasks)} tasks and {len(pairs)} (task, study) "
                              f"pairs (expected {want})")
@@ -240,6 +275,10 @@ def read_summary_rows(tasks: list[str], pairs: list[tuple[str, str]], horizon_pa
                      **frontier_columns(horizon, str(horizon_paths[t])),
                      **lhat_columns(read_json(lhat_paths[k]), str(lhat_paths[k])),
                      **sensitivity_columns(summary, sens, str(summary_paths[k])), **noise,
+                     **prediction_columns(read_json(prediction_paths[k]), str(prediction_paths[k])),
+                     "verdict": verdict(_key(summary, "mean_ratio_raw", str(summary_paths[k])),
+                                        _key(summary, "mean_ratio_raw_ci", str(summary_paths[k]))[1], threshold),
+                     "collapse_threshold": threshold,
                      # The sweep's warnings (diverged runs) once per task, on its first study's row.
                      "warnings": [*(_key(horizon, "warnings", str(horizon_paths[t])) if first else []),
                                   *_key(summary, "warnings", str(summary_paths[k]))]})
@@ -274,8 +313,17 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
                  fmt_ci(r["mean_ratio_raw"], r["mean_ratio_raw_lo"], r["mean_ratio_raw_hi"]),
                  fmt_ci(r["mean_ratio_norm"], r["mean_ratio_norm_lo"], r["mean_ratio_norm_hi"]),
                  fmt_frac(r["frac_x_delta_below_sigma_raw"]),
-                 f"{fmt(r['median_anova_p'], 2)} ({fmt_frac(r['frac_x_anova_p_below_0_05'])} < 0.05)"]
+                 f"{fmt(r['median_anova_p'], 2)} ({fmt_frac(r['frac_x_anova_p_below_0_05'])} < 0.05)", r["verdict"]]
                 for r in rows]
+    predictions = [[r["task"], r["study"], str(r["holdout_width"]), fmt(r["pred_rmse_over_sigma"]),
+                    fmt(r["baseline_rmse_over_sigma"]), _percent(r["pred_final_rel_error"]),
+                    _percent(r["baseline_final_rel_error"]), fmt_frac(r["pred_band_coverage"])]
+                   for r in rows if r["holdout_width"] is not None]
+    prediction_section = [
+        ("Prediction of the largest held-out width from the others' collapse, against a Chinchilla-form fit of "
+         "the sweep", ["task", "study", "held-out width", "RMSE / σ_raw", "baseline RMSE / σ_raw",
+                       "final-loss error", "baseline final-loss error", "seed points in the 95% band"],
+         predictions)] if predictions else []
     sensitivity = [[r["task"], r["study"], f"{fmt(r['ratio_raw_at_l_hat_lo'])}, {fmt(r['ratio_raw_at_l_hat_hi'])}",
                     _sensitivity_min(r)] for r in rows]
     window = f"[{fmt(rows[0]['x_min'])}, {fmt(rows[0]['x_max'])}]" if rows else ""
@@ -295,12 +343,18 @@ def _sections(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
          ["task", "γ ± SE", "γ CI (seeds)", "γ CI (widths)", "κ [CI (seeds)]", "R² (points, grid)", "points",
           "IsoFLOP γ ± SE", "C*: IsoFLOP / envelope"], frontier),
         ("L̂ fit: L = L̂ + a·C^(−b), C in PFLOP", ["task", "study", "L̂ [95% CI]", "entropy floor", "a [95% CI]", "b [95% CI]"], lhat),
-        (f"Collapse statistics, means over x ∈ {window}",
+        (f"Collapse statistics, means over x ∈ {window}; verdict: "
+         + (verdict_rule(rows[0]["collapse_threshold"]) if rows else ""),
          ["task", "study", "setup", "widths × seeds", "Δ/σ_raw [95% CI]", "Δ/σ_norm [95% CI]", "x with Δ < σ_raw",
-          "ANOVA median p"], collapse),
+          "ANOVA median p", "verdict"], collapse),
         ("Sensitivity to L̂: mean Δ/σ_raw", ["task", "study", "at the ends of L̂'s CI", "smallest over the L̂ scan"],
          sensitivity),
-    ] + noise_section + warnings_section
+    ] + prediction_section + noise_section + warnings_section
+
+
+def _percent(v) -> str:
+    v = _float(v)
+    return MISSING if v is None else f"{100 * v:+.2g}%"
 
 
 def _times(v) -> str:
@@ -416,6 +470,16 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
                 "ratio_oos": "n/a" if oos["ratio"] is None else f"{oos['ratio']:.1f}",
                 "ratio_seed_mean": f"{fit['seed_mean_curves']['ratio']:.1f}",
                 "by_run": ", ".join(f"{k} {v:.3f}" for k, v in fit["alpha_by_run"].items())}
+    if figure == "prediction":
+        scores = read_json(inputs["scores"])
+        held = [p for p in _key(scores, "predictions", str(inputs["scores"])) if p["kind"] == "holdout"]
+        return {"method": scores["method"], "baseline": scores["baseline_method"],
+                "held_out": [{"width": p["width"], "x_min": fmt(p["scores"]["x_scored"][0]),
+                              "rmse": fmt(p["scores"]["rmse_over_sigma"]),
+                              "baseline_rmse": fmt(p["baseline_scores"]["rmse_over_sigma"]),
+                              "final": _percent(p["scores"]["final_loss_rel_error"]),
+                              "baseline_final": _percent(p["baseline_scores"]["final_loss_rel_error"]),
+                              "coverage": fmt_frac(p["scores"]["band_coverage"])} for p in held]}
     if figure == "summary":
         return {"tasks": len(inputs["horizon"]), "studies": len(inputs["summary"])}
     raise ValueError(f"caption_numbers: unknown figure {figure!r}")

@@ -11,5 +11,7 @@ from supercollapse.stages.report import write_summary  # noqa: E402
 
 i, o = snakemake.input, snakemake.output
 write_summary(snakemake.params.tasks, snakemake.params.pairs,
-              {k: list(getattr(i, k)) for k in ("horizon", "studies", "summary", "lhat", "sensitivity", "alpha")},
-              o.table, o.markdown, o.html, noise_tasks=snakemake.params.noise_tasks)
+              {k: list(getattr(i, k)) for k in ("horizon", "studies", "summary", "lhat", "sensitivity", "prediction",
+                                                "alpha")},
+              o.table, o.markdown, o.html, noise_tasks=snakemake.params.noise_tasks,
+              threshold=snakemake.params.threshold)

@@ -1,35 +1,8 @@
-"""The Parquet contracts between stages, written down once.
-
-Every stage that writes an artifact builds it with one of these schemas; every stage that reads one checks
-it with `check_table`. Units: compute in FLOPs (float64, 6 * params * samples), steps and samples as
-integers, losses as float64 in the task's loss units (1/2 squared error for regression).
-"""
+"""The contracts of the analysis and report artifacts: fits, statistics, predictions, summaries."""
 
 from __future__ import annotations
 
 import pyarrow as pa
-
-# One row per (seed, evaluation step) of one training job (a width in a sweep or a study).
-CURVES = pa.schema(
-    [
-        ("task", pa.string()),
-        ("study", pa.string()),  # "sweep" for the constant-LR frontier runs, else the study name
-        ("width", pa.int64()),
-        ("depth", pa.int64()),
-        ("params", pa.int64()),  # every parameter, embeddings included
-        ("seed", pa.int64()),
-        ("schedule", pa.string()),
-        ("step", pa.int64()),  # number of optimizer updates applied before this evaluation
-        ("tokens", pa.int64()),  # samples (MLP) or tokens seen: step * batch tokens
-        ("compute", pa.float64()),  # FLOPs = 6 * params * tokens
-        ("lr", pa.float64()),  # base LR times the schedule at this step (the paper's eta(t))
-        ("tau", pa.float64()),  # intrinsic time: sum of lr over the updates applied so far
-        ("eval_loss", pa.float64()),
-        ("train_loss", pa.float64()),  # minibatch loss of the last update before this evaluation (NaN at step 0)
-        ("noise_trace", pa.float64()),  # Tr(P^-1 Sigma) (train/noise_trace.py); NaN where not measured (RunSpec.noise_examples)
-        ("diverged", pa.bool_()),  # this seed's run diverged (divergence.py: non-finite, or blown up to the end)
-    ]
-)
 
 # The constant-LR lower envelope on a log-spaced compute grid (frontier stage).
 FRONTIER = pa.schema(
@@ -176,6 +149,16 @@ SUMMARY = pa.schema(
         ("sensitivity_min_l_hat", pa.float64()),  # the trial L_hat of that minimum
         ("sensitivity_min_offset_frac", pa.float64()),
         ("sensitivity_min_at_edge", pa.bool_()),  # the minimum is an end of the scanned range: it may lie beyond
+        # The scaling verdict from mean Delta/sigma_raw and its CI (summary.verdict, analysis.collapse_threshold)
+        ("verdict", pa.string()),  # supercollapse | collapse | no collapse
+        ("collapse_threshold", pa.float64()),  # the verdict's line for collapse
+        # The largest held-out width's prediction (prediction_scores.json); null where none was held out
+        ("holdout_width", pa.int64()),
+        ("pred_rmse_over_sigma", pa.float64()),  # RMSE of the seed-mean curve over x in [x_min, 1], in sigma_raw
+        ("pred_final_rel_error", pa.float64()),  # (predicted - actual) / actual final loss
+        ("pred_band_coverage", pa.float64()),  # share of the trained seeds' points inside the 95% band
+        ("baseline_rmse_over_sigma", pa.float64()),  # the same for the Chinchilla-form baseline
+        ("baseline_final_rel_error", pa.float64()),
         # The SGD-noise model of the task's LR-schedule study (alpha.json), repeated on each of its studies like
         # the frontier; null where the study does not run on the task. RMSEs over the decay phase, per seed.
         ("noise_width", pa.int64()),
@@ -237,46 +220,3 @@ NOISE_RMSE = pa.schema(
         ("ratio", pa.float64()),  # rmse_baseline / rmse_model
     ]
 )
-
-
-# The µP coordinate check (train/coord.py): RMS of one layer's activations, one row per (width, step, layer).
-COORD_CHECK = pa.schema(
-    [
-        ("width", pa.int64()),
-        ("params", pa.int64()),
-        ("step", pa.int64()),  # updates applied before the measurement (0: the initial model)
-        ("site", pa.string()),  # embed, attn, mlp, residual (after the block), logits
-        ("block", pa.int64()),  # block index for attn/mlp/residual, -1 for embed and logits
-        ("rms", pa.float64()),  # sqrt(mean of squares) over the probe rows, positions and features
-        ("lr_reference_width", pa.int64()),  # null: µP; a width: that width's LRs used at every width
-    ]
-)
-
-# The Fourier task (make_task): one row per mode of the target function, and one per evaluation input.
-FOURIER_TARGET = pa.schema([("freq", pa.list_(pa.int64())), ("weight", pa.float64()), ("phase", pa.float64())])
-FOURIER_EVAL = pa.schema([("x", pa.list_(pa.float32())), ("y", pa.float64())])
-
-# Token sequences of a transformer task (train.parquet / test.parquet): one row per sequence of `seq_len`
-# token ids; a row r gives inputs r[:-1] and targets r[1:]. uint16 holds every vocabulary we use (chess
-# characters, 256 grey levels). A function of seq_len because the list size is part of the Arrow type.
-TOKENS_COLUMN = "tokens"
-
-
-def TOKENS(seq_len: int) -> pa.Schema:  # noqa: N802 (named like the other schemas)
-    if int(seq_len) < 2:
-        raise ValueError(f"token sequences need seq_len >= 2 (one input and one target), got {seq_len}")
-    return pa.schema([(TOKENS_COLUMN, pa.list_(pa.uint16(), int(seq_len)))])
-
-
-def check_table(table: pa.Table, schema: pa.Schema, where: str = "table") -> None:
-    """Raise a ValueError naming the artifact and column when `table` breaks the contract `schema`."""
-    for field in schema:
-        if field.name not in table.column_names:
-            raise ValueError(f"{where}: missing column {field.name!r} (expected {field.type})")
-        actual = table.schema.field(field.name).type
-        if actual != field.type:
-            raise ValueError(f"{where}: column {field.name!r} has type {actual}, expected {field.type}")
-
-
-def empty_columns(schema: pa.Schema) -> dict[str, list]:
-    return {name: [] for name in schema.names}
