@@ -75,7 +75,7 @@ class FourierTask:
     def batch(train_data, key: jax.Array, batch_size: int):
         freqs_KxI, weights_K, phases_K = train_data
         x_BxI = jax.random.uniform(key, (batch_size, freqs_KxI.shape[1]), minval=-0.5, maxval=0.5)
-        y_B = (math.sqrt(2.0) * jnp.cos(2 * jnp.pi * (x_BxI @ freqs_KxI.T) + phases_K)) @ weights_K
+        y_B = (math.sqrt(2.0) * cos_turns(x_BxI @ freqs_KxI.T + phases_K / (2 * jnp.pi))) @ weights_K
         return x_BxI, y_B
 
     @staticmethod
@@ -86,6 +86,26 @@ class FourierTask:
 
     def fingerprint_arrays(self) -> tuple[np.ndarray, ...]:
         return (self.target.freqs, self.target.weights, self.target.phases, *self.eval_data)
+
+
+# cos(2 pi s) = sum_n (-1)^n (2 pi s)^2n / (2n)! for |s| <= 1/4 turn: the terms to n = 6 leave < 1e-8.
+_COS_TURNS = tuple((-1) ** n * (2 * math.pi) ** (2 * n) / math.factorial(2 * n) for n in range(7))
+
+
+def cos_turns(t: jax.Array) -> jax.Array:
+    """cos(2 pi t), t in turns: reduced to a quarter turn, then a polynomial of multiplies and adds.
+
+    XLA's CPU cosine is not vectorised (about 6 ns a value, measured: most of a Fourier training step at small
+    widths); this one is about 25x faster there and, reducing in turns rather than radians, closer to the exact
+    cosine of t for large t (1e-7 against jnp.cos(2 pi t)'s 1e-4 at |t| = 300, float32)."""
+    r = jnp.abs(t - jnp.round(t))  # in [0, 1/2]
+    far = r > 0.25
+    s = jnp.where(far, 0.5 - r, r)  # cos(2 pi r) = -cos(2 pi (1/2 - r))
+    u = s * s
+    p = jnp.asarray(_COS_TURNS[-1], t.dtype)
+    for c in _COS_TURNS[-2::-1]:
+        p = p * u + c
+    return jnp.where(far, -p, p)
 
 
 @dataclass(frozen=True)
