@@ -79,6 +79,24 @@ def test_chunked_attention_matches_the_reference_with_gradients(T, chunk):
         np.testing.assert_allclose(g_c, g_r, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("T", [31, 5])
+def test_einsum_attention_is_the_library_attention_with_gradients(T):
+    """Implementation xla (causal_attention) against jax.nn.dot_product_attention: the same forward values,
+    gradients to float32 rounding."""
+    from supercollapse.models.transformer import causal_attention
+
+    q, k, v = (jax.random.normal(jax.random.PRNGKey(i), (T, 4, 8)) for i in range(3))
+    reference = lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True)  # noqa: E731
+    np.testing.assert_allclose(causal_attention(q, k, v), reference(q, k, v), rtol=1e-6, atol=1e-7)
+
+    def loss(fn, q, k, v):
+        return jnp.sum(jnp.sin(fn(q, k, v)))
+
+    for g_e, g_r in zip(jax.grad(loss, argnums=(1, 2, 3))(causal_attention, q, k, v),
+                        jax.grad(loss, argnums=(1, 2, 3))(reference, q, k, v)):
+        np.testing.assert_allclose(g_e, g_r, rtol=1e-5, atol=1e-6)
+
+
 def test_chunked_model_matches_xla_and_stays_causal():
     model = _random_init(_model(width=32, depth=2, head_dim=8))
     chunked = _random_init(_model(width=32, depth=2, head_dim=8, attention="chunked"))

@@ -16,8 +16,9 @@ first matrix N(0, 1/fan_in); the attention output, the MLP output and the readou
 model predicts the uniform distribution. Layer weights are stacked along a leading `depth` axis so that a
 per-parameter learning rate stays one number per array (models/mup.py).
 
-Attention implementations: `xla` and `cudnn` are jax.nn.dot_product_attention's (cudnn: NVIDIA GPUs, bf16/fp16
-only). `chunked` is ours, for float32 at long sequences: queries in blocks of ATTENTION_CHUNK, each block's
+Attention implementations: `xla` is plain XLA ops (causal_attention: jax.nn.dot_product_attention's xla maths
+written as two einsums, faster on the CPU), `cudnn` is jax.nn.dot_product_attention's fused kernel (NVIDIA
+GPUs, bf16/fp16 only). `chunked` is ours, for float32 at long sequences: queries in blocks of ATTENTION_CHUNK, each block's
 scores against every key computed, used and dropped, and recomputed in the backward pass (jax.checkpoint), so
 memory grows as T x chunk per head instead of T x T. Same maths as `xla` (tested to float32 rounding).
 """
@@ -35,6 +36,19 @@ from .mlp import rmsnorm
 EMBED_STD = 0.1
 ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn", "chunked")
 ATTENTION_CHUNK = 128  # queries per block of the chunked attention
+
+
+def causal_attention(q_TxHxd: jax.Array, k_TxHxd: jax.Array, v_TxHxd: jax.Array) -> jax.Array:
+    """Causal softmax attention with logits scaled by 1/sqrt(d), as two einsums (implementation `xla`).
+
+    The maths of jax.nn.dot_product_attention(implementation="xla"), written out: the same forward values (to
+    the bit on the CPU, measured), and on the CPU a backward pass 1.7x faster at the default's sizes (2.9 ->
+    1.7 ms for 64 sequences of 31 tokens, 4 heads of 8), where the library's form transposes more."""
+    T, _, d = q_TxHxd.shape
+    s_HxTxT = jnp.einsum("ihd,jhd->hij", q_TxHxd, k_TxHxd) * jnp.asarray(1.0 / math.sqrt(d), q_TxHxd.dtype)
+    causal_TxT = jnp.tril(jnp.ones((T, T), dtype=bool))
+    p_HxTxT = jax.nn.softmax(jnp.where(causal_TxT[None], s_HxTxT, -jnp.inf), axis=-1)
+    return jnp.einsum("hij,jhd->ihd", p_HxTxT, v_TxHxd)
 
 
 def chunked_causal_attention(q_TxHxd: jax.Array, k_TxHxd: jax.Array, v_TxHxd: jax.Array,
@@ -120,6 +134,8 @@ class Transformer(eqx.Module):
             q_TxHxd, k_TxHxd = rmsnorm(q_TxHxd), rmsnorm(k_TxHxd)
             if self.attention == "chunked":
                 o_TxHxd = chunked_causal_attention(q_TxHxd, k_TxHxd, v_TxHxd)
+            elif self.attention == "xla":
+                o_TxHxd = causal_attention(q_TxHxd, k_TxHxd, v_TxHxd)
             else:
                 o_TxHxd = jax.nn.dot_product_attention(q_TxHxd, k_TxHxd, v_TxHxd, is_causal=True,
                                                        implementation=self.attention)
