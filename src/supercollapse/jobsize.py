@@ -49,6 +49,9 @@ def runtime_minutes(flops: float) -> int:
     return max(MIN_RUNTIME_MIN, math.ceil(SAFETY * estimated_seconds(flops) / 60.0))
 
 
+EVAL_BYTES_PER_EXAMPLE = 64  # a Fourier evaluation example: float32 inputs (up to 15 dims) and its target
+
+
 def mem_mb(params: int, seeds: int, batch_size: int, width: int, depth: int, expansion: int,
            eval_size: int) -> int:
     """The `mem_mb` resource (host memory, MB) of one job, rounded up to 256 MB.
@@ -57,9 +60,11 @@ def mem_mb(params: int, seeds: int, batch_size: int, width: int, depth: int, exp
     host as well, since device buffers are staged through it when results are copied back.
     """
     state = BYTES_PER_PARAM_STATE * params * seeds
-    # Residual stream, block input and hidden activations kept for the backward pass (float32).
-    activations = 4 * seeds * max(batch_size, eval_size) * width * depth * (2 + 2 * expansion)
-    return _round_mb(HOST_BASE_MB + SAFETY * (state + activations) / 1e6)
+    # Residual stream, block input and hidden activations kept for the backward pass (float32); evaluation runs
+    # in chunks of at most one batch (engine.build_programs), so the batch bounds it too.
+    activations = 4 * seeds * batch_size * width * depth * (2 + 2 * expansion)
+    eval_set = EVAL_BYTES_PER_EXAMPLE * eval_size  # the evaluation set itself, held on the device
+    return _round_mb(HOST_BASE_MB + SAFETY * (state + activations + eval_set) / 1e6)
 
 
 def transformer_mem_mb(params: int, seeds: int, batch_size: int, width: int, depth: int, expansion: int,
