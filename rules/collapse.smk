@@ -1,8 +1,3 @@
-def task_meta(wildcards):
-    """The data's meta.json of a trained task (the L_hat fit reads its entropy floor); none for an external one."""
-    return {"meta": f"{R}/{wildcards.task}/data/meta.json"} if kind_of(task_cfg(wildcards.task)).trains else {}
-
-
 ANALYSIS_KEYS = ("x_min", "x_max", "x_grid_min", "x_grid_max", "n_x", "n_boot", "seed")
 
 

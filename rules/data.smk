@@ -1,26 +1,4 @@
-# Helpers of the data rules (the task's data: the Fourier task, downloads, tokenization).
-import os
-
-from supercollapse.data.download import raw_files
-
-
-def tokenize_threads():
-    """A process per core; threads_per_job where the core count is unknown (a cluster run given --jobs)."""
-    from snakemake_interface_common.exceptions import WorkflowError
-
-    try:
-        return workflow.cores
-    except WorkflowError:
-        return config["threads_per_job"]
-
-
-def raw_manifests(wildcards):
-    return [f"{path}.manifest.json" for path in raw_files(task_cfg(wildcards.task)["data"], DL)]
-
-
-def download_checksum(path):
-    """Expected sha256 of a download from `download.checksums` (keyed by the path under `downloads`)."""
-    return config["download"]["checksums"].get(os.path.relpath(path, DL))
+# The data rules: the Fourier task, downloads, tokenization.
 
 
 rule make_task:

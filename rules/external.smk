@@ -1,19 +1,6 @@
 # External tasks (kind: external): runs trained elsewhere, read from files (src/supercollapse/external/) into the
 # CURVES table once per (task, role); the analysis rules then run on them as on trained runs. No training rule is
 # ever scheduled for such a task: sweep_runs and study_runs name these imports instead.
-from supercollapse.external.sources import checksums, source_files, tracked_files
-
-
-def external_role(wildcards):
-    """The config slice one import depends on: its files' block, the renames, the compute units, the policy."""
-    t = task_cfg(wildcards.task)
-    return {"files": t[wildcards.role], **{k: t[k] for k in ("columns", "compute", "drop_diverged")}}
-
-
-def external_files(wildcards):
-    """The files of a role (TensorBoard folders stand for their event files), and their sha256 as a rerun trigger:
-    a changed file reruns its import and everything downstream of it, even where its mtime says otherwise."""
-    return tracked_files(source_files(task_cfg(wildcards.task)[wildcards.role], f"tasks.{wildcards.task}"))
 
 
 rule import_runs:

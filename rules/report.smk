@@ -1,11 +1,6 @@
 # Every figure: (output under results/ without the extension, its inputs, report category, report label).
 # One rule per figure, plot_<name>, generated below; the script draws it with supercollapse.plots.FIGURES[name].
 # Captions: workflow/report/<name>.rst, with the numbers they quote read from the same inputs.
-def task_envelope(wildcards):
-    """The sweep's envelope (drawn under the compute-optimal curves) where the task has a sweep."""
-    return f"{R}/{wildcards.task}/frontier/envelope.parquet" if has_sweep(wildcards.task) else []
-
-
 FIGURES = {
     "frontier": (
         "{task}/figures/frontier",

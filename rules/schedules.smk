@@ -1,15 +1,6 @@
 # The LR-schedule study and the SGD-noise model (DESIGN §3, config key `schedules`): one width trained at one
 # horizon under every (schedule, decay_frac), seeds paired across runs, the noise trace Tr(P^-1 Sigma) logged at
 # evaluation points; one alpha per task predicts every scheduled curve from the constant-LR curve at equal tau.
-def schedule_runs(wildcards):
-    return [f"{R}/{wildcards.task}/schedules/runs/{s}-d{d:g}.parquet" for s, d in plan.schedule_runs(SCHED)]
-
-
-def schedule_run_inputs(wildcards):
-    horizon = {} if SCHED["steps"] is not None else {"horizon": rules.fit_frontier.output.horizon}
-    return {**task_data(wildcards), **horizon}
-
-
 SCHEDULE_KEYS = ("width", "steps", "horizon_scale", "seeds", "first_seed", "noise_examples", "noise_chunk")
 
 

@@ -220,6 +220,15 @@ def test_external_pipeline_recovers_the_ladder_and_schedules_no_training(ladder_
     assert summary.select("task", "study", "horizon_source").rows() == [
         ("ladder", "optimal", "envelope"), ("ends", "decayed", "run_ends")]
     assert "run ends (no sweep)" in (res / "summary/summary.md").read_text()
+    # The largest width (96) held out and predicted from the other five (issue 15 on an external task). Without a
+    # sweep its horizon comes from the others' run ends, which lie on the true law: the final loss is off by the
+    # L_hat fit's error only. With a sweep the frontier's gamma (a few % off the truth) sets the horizon.
+    for task, study, final_error in (("ends", "decayed", 1e-3), ("ladder", "optimal", 2e-2)):
+        scores = json.loads((res / task / study / "prediction_scores.json").read_text())
+        (held,) = scores["predictions"]
+        assert (held["width"], held["kind"], held["fitted_widths"]) == (96, "holdout", WIDTHS[:-1])
+        assert abs(held["scores"]["final_loss_rel_error"]) < final_error, held["scores"]
+    assert (res / "ends/decayed/figures/prediction.png").stat().st_size > 0
     assert _job_counts(proj) == {}
 
 

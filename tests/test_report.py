@@ -142,7 +142,7 @@ def test_report_opens_in_chromium_and_every_figure_renders_with_its_numbers(chro
     shown = {r["path"]: r for r in records}
     # Every figure the run made is in the report (and nothing else but the summary page).
     figures = {str(p.relative_to(project)) for p in res.rglob("*.png")}
-    assert len(figures) == 6 and set(shown) == figures | {"results/summary/summary.html"}
+    assert len(figures) == 7 and set(shown) == figures | {"results/summary/summary.html"}
     for path in figures:
         r = shown[path]
         assert r["shown"] and r["decoded"], r

@@ -69,7 +69,22 @@ def test_adding_a_collapse_width_schedules_only_that_width_and_downstream(projec
         _write_config(project, TINY)
     assert jobs == {"optimal_run": 1, "fit_lhat": 1, "collapse_stats": 1, "plot_curves": 1,
                     "plot_collapse": 1, "plot_deviation": 1, "study_summary": 1, "plot_studies": 1,
-                    "summary_table": 1, "all": 1}
+                    "predict": 1, "plot_prediction": 1, "summary_table": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_predicting_another_width_adds_no_training_and_reruns_only_the_prediction(project):
+    scores = json.loads((project / "results/fourier/optimal/prediction_scores.json").read_text())
+    assert [(p["width"], p["kind"]) for p in scores["predictions"]] == [(20, "predicted")]
+    assert "no width held out" in scores["warnings"][0]
+    cfg = json.loads(json.dumps(TINY))
+    cfg["tasks"]["fourier"]["collapse"]["predict_widths"] = [20, 48]
+    _write_config(project, cfg)
+    try:
+        jobs = _scheduled(project)
+    finally:
+        _write_config(project, TINY)
+    assert jobs == {"predict": 1, "plot_prediction": 1, "summary_table": 1, "all": 1}
 
 
 @pytest.mark.slow
@@ -95,7 +110,7 @@ def test_changing_a_plot_option_schedules_only_plots(project):
     finally:
         _write_config(project, TINY)
     assert jobs == {"plot_frontier": 1, "plot_curves": 1, "plot_collapse": 1, "plot_deviation": 1,
-                    "plot_studies": 1, "plot_theory": 1, "all": 1}
+                    "plot_studies": 1, "plot_theory": 1, "plot_prediction": 1, "all": 1}
 
 
 @pytest.mark.slow

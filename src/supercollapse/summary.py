@@ -473,7 +473,13 @@ def caption_numbers(figure: str, inputs: dict) -> dict[str, object]:
     if figure == "prediction":
         scores = read_json(inputs["scores"])
         held = [p for p in _key(scores, "predictions", str(inputs["scores"])) if p["kind"] == "holdout"]
+        predicted = [p for p in scores["predictions"] if p["kind"] == "predicted"]
+        held_note = (f"{len(held)} width(s) held out" if held else
+                     "; ".join(scores["warnings"]) or f"no width held out (analysis.holdout: {scores['holdout']})")
         return {"method": scores["method"], "baseline": scores["baseline_method"],
+                "summary": f"{held_note}; {len(predicted)} width(s) never trained predicted",
+                "predicted": [{"width": p["width"], "final_loss": fmt_ci(p["final_loss"], *p["final_ci"]),
+                               "horizon": fmt(p["horizon_flops"])} for p in predicted],
                 "held_out": [{"width": p["width"], "x_min": fmt(p["scores"]["x_scored"][0]),
                               "rmse": fmt(p["scores"]["rmse_over_sigma"]),
                               "baseline_rmse": fmt(p["baseline_scores"]["rmse_over_sigma"]),

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ..schemas import PREDICTION
 from .frontier import HorizonFit, horizon_compute
 from .lhat import end_points, fit_end_points
 from .normalization import on_grid
@@ -57,21 +58,6 @@ BOOTSTRAPS = {
               "within each width with replacement, refitting L_hat, a, b, the horizon and ell* in each replicate. "),
 }
 METHOD = {name: _POINT + band + _SEED_BAND for name, band in BOOTSTRAPS.items()}
-
-
-# One row per x of a prediction (to_table).
-PREDICTION = pa.schema([
-    ("width", pa.int64()),
-    ("params", pa.int64()),
-    ("kind", pa.string()),  # "predicted" (a width never trained) or "holdout" (a trained width left out)
-    ("x", pa.float64()),  # C / C*(P)
-    ("compute", pa.float64()),  # FLOPs: x C*(P)
-    ("loss_pred", pa.float64()),
-    ("loss_lo", pa.float64()),  # 95% band of the prediction (the seed-mean curve)
-    ("loss_hi", pa.float64()),
-    ("loss_lo_seed", pa.float64()),  # the band widened by the seed noise floor (one seed's curve)
-    ("loss_hi_seed", pa.float64()),
-])
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,10 @@ def source_files(spec: dict, key: str, workdir: str | os.PathLike = ".") -> list
     found: list[Path] = []
     for pattern in patterns:
         full = str(Path(workdir, pattern))  # "runs.csv", not "./runs.csv", in messages
-        hits = sorted(glob.glob(full, recursive=True)) if glob.has_magic(pattern) else [full] if os.path.exists(full) else []
+        if glob.has_magic(pattern):
+            hits = sorted(glob.glob(full, recursive=True))
+        else:
+            hits = [full] if os.path.exists(full) else []
         if not hits:
             what = "matches no file" if glob.has_magic(pattern) else "does not exist"
             raise ValueError(f"{key}.path: {pattern!r} {what} (relative to {Path(workdir).resolve()})")

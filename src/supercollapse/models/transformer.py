@@ -18,9 +18,10 @@ per-parameter learning rate stays one number per array (models/mup.py).
 
 Attention implementations: `xla` is plain XLA ops (causal_attention: jax.nn.dot_product_attention's xla maths
 written as two einsums, faster on the CPU), `cudnn` is jax.nn.dot_product_attention's fused kernel (NVIDIA
-GPUs, bf16/fp16 only). `chunked` is ours, for float32 at long sequences: queries in blocks of ATTENTION_CHUNK, each block's
-scores against every key computed, used and dropped, and recomputed in the backward pass (jax.checkpoint), so
-memory grows as T x chunk per head instead of T x T. Same maths as `xla` (tested to float32 rounding).
+GPUs, bf16/fp16 only). `chunked` is ours, for float32 at long sequences: queries in blocks of ATTENTION_CHUNK,
+each block's scores against every key computed, used and dropped, and recomputed in the backward pass
+(jax.checkpoint), so memory grows as T x chunk per head instead of T x T. Same maths as `xla` (tested to
+float32 rounding).
 """
 
 from __future__ import annotations

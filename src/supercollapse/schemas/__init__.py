@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from .results import (FRONTIER, LHAT_SENSITIVITY, NOISE_PREDICTIONS, NOISE_RMSE, NORMALIZED, STATISTICS,  # noqa: F401
-                      STUDIES, SUMMARY, THEORY)
+from .results import (FRONTIER, LHAT_SENSITIVITY, NOISE_PREDICTIONS, NOISE_RMSE, NORMALIZED, PREDICTION,  # noqa: F401
+                      STATISTICS, STUDIES, SUMMARY, THEORY)
 from .runs import COORD_CHECK, CURVES, FOURIER_EVAL, FOURIER_TARGET, TOKENS, TOKENS_COLUMN  # noqa: F401
 
 

@@ -220,3 +220,19 @@ NOISE_RMSE = pa.schema(
         ("ratio", pa.float64()),  # rmse_baseline / rmse_model
     ]
 )
+
+# One row per x of a prediction (to_table).
+PREDICTION = pa.schema(
+    [
+        ("width", pa.int64()),
+        ("params", pa.int64()),
+        ("kind", pa.string()),  # "predicted" (a width never trained) or "holdout" (a trained width left out)
+        ("x", pa.float64()),  # C / C*(P)
+        ("compute", pa.float64()),  # FLOPs: x C*(P)
+        ("loss_pred", pa.float64()),
+        ("loss_lo", pa.float64()),  # 95% band of the prediction (the seed-mean curve)
+        ("loss_hi", pa.float64()),
+        ("loss_lo_seed", pa.float64()),  # the band widened by the seed noise floor (one seed's curve)
+        ("loss_hi_seed", pa.float64()),
+    ]
+)

@@ -13,13 +13,15 @@ from ..analysis.chinchilla import fit_chinchilla
 from ..analysis.collapse_study import study_grid
 from ..analysis.frontier import HorizonFit, horizon_compute
 from ..analysis.normalization import shared_grid
-from ..analysis.prediction import METHOD, PREDICTION, fixed_horizon, predict_width, run_end_horizon, score_prediction
+from ..analysis.prediction import METHOD, fixed_horizon, predict_width, run_end_horizon, score_prediction
 from ..io import read_json, write_json, write_table
+from ..schemas import PREDICTION
 from ..summary import RUN_ENDS
 from .analysis import read_collapse_set, read_curves
 
 log = logging.getLogger("supercollapse.prediction")
 
+BOOTSTRAP = "gaussian"  # the band's resampling (analysis/prediction.py BOOTSTRAPS)
 # Widths the L_hat fit needs once one is held out (3 parameters, one end point per width).
 MIN_FITTED_WIDTHS = 3
 BASELINE = ("Chinchilla-form fit L(P, t) = E + A P^-alpha + B t^-beta (Huber on log residuals, multi-start) to the "
@@ -86,7 +88,8 @@ def prediction_stage(run_paths, sweep_paths, horizon_path, meta_path, table_path
     for width, kind in cases:
         fitted = healthy.filter(pl.col("width") != width)
         pred = predict_width(fitted, params_of[width], width, horizon=horizon_of, delta=delta, x=grid, n_boot=n_boot,
-                             seed=seed, kind=kind, l_hat_min=0.0 if floor is None else float(floor))
+                             seed=seed, kind=kind, l_hat_min=0.0 if floor is None else float(floor),
+                             bootstrap=BOOTSTRAP)
         base_runs = fitted if sweep is None else sweep.filter(pl.col("width") != width)
         record = {**pred.to_dict()}
         actual = healthy.filter(pl.col("width") == width)
@@ -109,7 +112,8 @@ def prediction_stage(run_paths, sweep_paths, horizon_path, meta_path, table_path
     empty = pl.from_arrow(PREDICTION.empty_table()).with_columns(pl.lit(None, pl.Float64).alias("loss_baseline"))
     out = pl.concat(tables) if tables else empty
     write_table(table_path, out.to_arrow())
-    write_json(scores_path, {"method": METHOD, "baseline_method": BASELINE, "holdout": holdout, "x_grid": list(grid),
-                             "predictions": records, "warnings": warnings, "seeds_used":
-                             {str(w): s for w, s in seeds.seeds_used.items()}, "diverged": runs.diverged})
+    write_json(scores_path, {"method": METHOD[BOOTSTRAP], "baseline_method": BASELINE, "holdout": holdout,
+                             "x_grid": list(grid), "predictions": records, "warnings": warnings,
+                             "seeds_used": {str(w): s for w, s in seeds.seeds_used.items()},
+                             "diverged": runs.diverged})
 
