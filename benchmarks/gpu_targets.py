@@ -5,6 +5,8 @@ measured number against its target (a table on stdout, rows in <results>/targets
   python benchmarks/gpu_targets.py --part cifar5m-fp32   # float32, XLA and chunked attention
   python benchmarks/gpu_targets.py --part chess mlp      # the chess shape at width 1024 (+ host-streamed); the MLP
   python benchmarks/gpu_targets.py --check-only          # check what the parts already wrote
+  python benchmarks/gpu_targets.py --part mlp chess cifar5m-bf16 cifar5m-fp32 --budget-s 420 --bench-args='--repeats 3'
+                                                          # every part in one device command of at most 7 minutes
 
 Every case runs in its own process (bench_transformer.py / bench_mlp.py), so a case that fails (out of
 memory, an attention implementation the device lacks) is recorded with its error and the others still run.
@@ -33,6 +35,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -51,6 +54,7 @@ SEEDS_WIDTH, SEEDS_MANY, SEEDS_MAX_COST = 768, 5, 3.0
 CIFAR = {"seq_len": 1024, "batch": 64}
 CHESS = {"seq_len": 128, "batch": 512}
 MLP_BATCH = 4096
+MIN_CASE_S = 20.0  # a case given less time than this (start, compile, a few segments) is skipped
 
 # part -> cases: (script, arguments); each case is one benchmark invocation (one or more processes).
 PARTS = {
@@ -80,18 +84,24 @@ def _error_line(stderr: str, returncode: int) -> str:
     return (errors or lines or [f"exit status {returncode}"])[-1]
 
 
-def run_part(part: str, results: Path, extra_args: list[str] | None = None, timeout_s: float = 1800) -> list[dict]:
-    """Run every case of `part` (a failure becomes a row with its `error`); write <results>/<part>.parquet."""
+def run_part(part: str, results: Path, extra_args: list[str] | None = None, timeout_s: float = 1800,
+             deadline: float | None = None) -> list[dict]:
+    """Run every case of `part` (a failure becomes a row with its `error`); write <results>/<part>.parquet.
+    `deadline` (time.monotonic()): no case runs past it; a case it leaves no time for is a row saying so."""
     rows = []
     for script, args in PARTS[part]:
+        left = timeout_s if deadline is None else min(timeout_s, deadline - time.monotonic())
+        if left < MIN_CASE_S:
+            rows.append({"part": part, "case_args": shlex.join(args), "error": "skipped: the time budget was spent"})
+            continue
         out = results / f".{part}.case.parquet"
         cmd = [sys.executable, str(HERE / script), *args, *(extra_args or []), "--out", str(out)]
         print(f"[{part}] {shlex.join(cmd[1:])}", file=sys.stderr, flush=True)
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=left)
             error = None if proc.returncode == 0 else _error_line(proc.stderr, proc.returncode)
         except subprocess.TimeoutExpired:
-            error = f"timed out after {timeout_s:.0f} s"
+            error = f"timed out after {left:.0f} s"
         if error is None:
             rows.extend({**r, "part": part, "case_args": shlex.join(args)} for r in pq.read_table(out).to_pylist())
         else:
@@ -158,12 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench-args", default="",
                         help="extra arguments for every benchmark invocation, given last so they override the "
                              "part's own; write it as --bench-args='--repeats 3'")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="wall-clock budget for all parts together: cases it leaves no time for are skipped "
+                             "(rows saying so), the parts in the order given")
     args = parser.parse_args(argv)
     if not args.part and not args.check_only:
         parser.error("give --part (one or more of: " + ", ".join(sorted(PARTS)) + ") or --check-only")
     args.results.mkdir(parents=True, exist_ok=True)
+    deadline = None if args.budget_s is None else time.monotonic() + args.budget_s
     for part in args.part:
-        run_part(part, args.results, shlex.split(args.bench_args))
+        run_part(part, args.results, shlex.split(args.bench_args), deadline=deadline)
 
     rows = [r for part in sorted(PARTS) if (args.results / f"{part}.parquet").exists()
             for r in pq.read_table(args.results / f"{part}.parquet").to_pylist()]

@@ -14,6 +14,8 @@ rule predict:
         scores=f"{R}/{{task}}/{{study}}/prediction_scores.json",
     log:
         f"{R}/logs/{{task}}/{{study}}/predict.log",
+    wildcard_constraints:
+        study=names_pattern(sorted({study for _, study in task_study_pairs()})),  # not schedules/predictions
     conda:
         ENV
     params:

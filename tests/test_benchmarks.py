@@ -124,3 +124,13 @@ def test_gpu_targets_runs_a_part_and_records_a_failing_case(tmp_path):
     assert len(targets) == 11 and all(t["met"] is None for t in targets)  # no row has a paper shape
     assert "failed case (chess)" in proc.stdout and "| chess fp32 width 1024: tokens/s (2x paper) |" in proc.stdout
     assert not list(tmp_path.glob(".*.parquet"))  # the per-case scratch file is gone
+
+
+def test_gpu_targets_budget_skips_the_cases_it_leaves_no_time_for(tmp_path):
+    """--budget-s: every part in one device command; a case with less than MIN_CASE_S left is a row saying so."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_targets.py"), "--part", "mlp", "chess",
+                           "--budget-s", "0", "--results", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for part, n in (("mlp", 2), ("chess", 3)):
+        rows = pq.read_table(tmp_path / f"{part}.parquet").to_pylist()
+        assert len(rows) == n and all(r["error"] == "skipped: the time budget was spent" for r in rows)

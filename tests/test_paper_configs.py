@@ -67,13 +67,13 @@ def _cfg(name: str) -> dict:
 # name -> the jobs a dry run from nothing schedules (downloads: 36 Lichess shards, 6 CIFAR-5M parts)
 EXPECTED = {
     "mlp": {"make_task": 1, "sweep_run": 8, "fit_frontier": 1, "optimal_run": 8, "collapse_stats": 1,
-            "summary_table": 1, "total": 30},
+            "predict": 1, "summary_table": 1, "total": 32},
     "chess": {"download_lichess": 36, "tokenize": 1, "sweep_run": 8, "fit_frontier": 1, "optimal_run": 8,
-              "collapse_stats": 1, "summary_table": 1, "total": 66},
+              "collapse_stats": 1, "predict": 1, "summary_table": 1, "total": 68},
     "cifar5m": {"download_cifar5m": 6, "tokenize": 1, "sweep_run": 8, "fit_frontier": 1, "optimal_run": 8,
-                "schedule_run": 9, "fit_noise_model": 1, "plot_noise_model": 1, "summary_table": 1, "total": 47},
+                "schedule_run": 9, "fit_noise_model": 1, "plot_noise_model": 1, "predict": 1, "summary_table": 1, "total": 49},
     "chess_small": {"tokenize": 1, "coord_check": 1, "plot_coord_check": 1, "sweep_run": 7, "fit_frontier": 1,
-                    "optimal_run": 5, "summary_table": 1, "total": 28},
+                    "optimal_run": 5, "predict": 1, "summary_table": 1, "total": 30},
 }
 
 

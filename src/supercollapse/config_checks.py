@@ -184,10 +184,12 @@ def schedule_tasks(config: dict) -> list[str]:
         return []
     trained = [name for name, task in config["tasks"].items() if kind_of(task).trains]
     tasks = trained if sched["tasks"] is None else list(sched["tasks"])
-    unknown = sorted(set(tasks) - set(trained))
+    unknown = sorted(set(tasks) - set(config["tasks"]))
     if unknown:
-        raise ValueError(f"schedules.tasks: {unknown} are not tasks the workflow trains; config key tasks has "
-                         f"{sorted(trained)} besides external ones")
+        raise ValueError(f"schedules.tasks: unknown tasks {unknown}; config key tasks has {sorted(config['tasks'])}")
+    external = sorted(set(tasks) - set(trained))
+    if external:
+        raise ValueError(f"schedules.tasks: {external} are external tasks; the schedule study trains its runs")
     return tasks
 
 
