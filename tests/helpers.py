@@ -41,3 +41,18 @@ def snakemake(proj: Path, *args: str, check: bool = True, python: str | Path = s
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
+
+
+def scheduled_jobs(proj: Path) -> dict[str, int]:
+    """Job counts of a dry run (`snakemake -n`), from its 'Job stats' table; {} when nothing is to be done."""
+    out = snakemake(proj, "-n", "--cores", "1")
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    counts = {}
+    for line in text.split("Job stats:", 1)[1].splitlines()[3:]:
+        parts = line.split()
+        if not parts or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts

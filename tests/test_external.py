@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from helpers import TINY, copy_project, snakemake, write_config
+from helpers import TINY, copy_project, scheduled_jobs, snakemake, write_config
 from ladders import Ladder, ladder_params
 from supercollapse.config_checks import check_config
 from supercollapse.external.sources import read_role
@@ -183,23 +183,10 @@ def ladder_project(tmp_path_factory):
     return proj, truth
 
 
-def _job_counts(proj) -> dict[str, int]:
-    text = snakemake(proj, "-n", "--cores", "1").stdout
-    if "Nothing to be done" in text:
-        return {}
-    counts = {}
-    for line in text.split("Job stats:", 1)[1].splitlines()[3:]:
-        parts = line.split()
-        if not parts or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
-
-
 @pytest.mark.slow
 def test_external_pipeline_recovers_the_ladder_and_schedules_no_training(ladder_project):
     proj, truth = ladder_project
-    jobs = _job_counts(proj)
+    jobs = scheduled_jobs(proj)
     assert not TRAINING_RULES & set(jobs), jobs
     assert jobs["import_runs"] == 3 and jobs["fit_frontier"] == 1 and jobs["run_end_horizon"] == 1
     assert jobs["plot_frontier"] == 1  # the swept task only
@@ -229,7 +216,7 @@ def test_external_pipeline_recovers_the_ladder_and_schedules_no_training(ladder_
         assert (held["width"], held["kind"], held["fitted_widths"]) == (96, "holdout", WIDTHS[:-1])
         assert abs(held["scores"]["final_loss_rel_error"]) < final_error, held["scores"]
     assert (res / "ends/decayed/figures/prediction.png").stat().st_size > 0
-    assert _job_counts(proj) == {}
+    assert scheduled_jobs(proj) == {}
 
 
 @pytest.mark.slow
@@ -240,7 +227,7 @@ def test_a_changed_source_file_reruns_its_import_and_what_follows_only(ladder_pr
     try:
         df = pl.read_csv(path)
         df.with_columns(pl.col("loss") * 1.0001).write_csv(path)
-        jobs = _job_counts(proj)
+        jobs = scheduled_jobs(proj)
         assert jobs["import_runs"] == 1 and jobs["fit_frontier"] == 1
         assert not {"fit_lhat", "collapse_stats", "run_end_horizon"} & set(jobs), jobs
     finally:

@@ -5,30 +5,14 @@ The `project` fixture (conftest.py) runs the tiny config once per session; tests
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from helpers import TINY
+from helpers import scheduled_jobs as _scheduled
 from helpers import copy_project as _copy_project
 from helpers import snakemake as _snakemake
 from helpers import write_config as _write_config
-
-
-def _scheduled(proj: Path) -> dict[str, int]:
-    """Job counts of a dry run (`snakemake -n`), from its 'Job stats' table; {} when nothing is to be done."""
-    out = _snakemake(proj, "-n", "--cores", "1")
-    text = out.stdout + out.stderr
-    if "Nothing to be done" in text:
-        return {}
-    lines = text.split("Job stats:", 1)[1].splitlines()
-    counts = {}
-    for line in lines[3:]:
-        parts = line.split()
-        if not parts or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
 
 
 @pytest.mark.slow
