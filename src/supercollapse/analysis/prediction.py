@@ -28,7 +28,7 @@ from ..schemas import PREDICTION
 from .frontier import HorizonFit, horizon_compute
 from .lhat import end_points, fit_end_points
 from .normalization import on_grid
-from .run_ends import fit_run_ends
+from .run_ends import run_end_horizon  # noqa: F401 (a `horizon` for runs without a sweep)
 from .scaling_fit import PFLOP
 
 LEVEL = 0.95
@@ -152,14 +152,6 @@ def seed_noise_floor(loss: list[np.ndarray], end_loss: list[np.ndarray], l_hat: 
     ss = sum(((y - y.mean(axis=0)) ** 2).sum(axis=0) / (end.mean() - l_hat) ** 2 for y, end in zip(loss, end_loss))
     dof = sum(y.shape[0] - 1 for y in loss)
     return np.sqrt(ss / dof) if dof > 0 else np.full(loss[0].shape[1], np.nan)
-
-
-def run_end_horizon(runs: pl.DataFrame) -> HorizonFit:
-    """The `horizon` of runs without a sweep: C*(P) through where the runs end (fit_run_ends), one point per width
-    at the geometric mean of its seeds' final compute (as the run_end_horizon rule does)."""
-    ends = (runs.sort("step").group_by("width", "seed").last().group_by("width", "params")
-            .agg(pl.col("compute").log().mean().exp()).sort("params"))
-    return fit_run_ends(ends["params"].to_numpy(), ends["compute"].to_numpy())
 
 
 def fixed_horizon(fit: HorizonFit) -> Callable[[pl.DataFrame], HorizonFit]:

@@ -39,7 +39,7 @@ def read_collapse_set(paths) -> tuple[RunSet, EqualSeeds]:
     return runs, seeds
 
 
-def _records(runs: RunSet, seeds: EqualSeeds | None = None) -> dict:
+def run_records(runs: RunSet, seeds: EqualSeeds | None = None) -> dict:
     """What a stage's JSON output records of the runs it used."""
     out = {"diverged": runs.diverged}
     return out if seeds is None else {**out, "seeds_used": {str(w): s for w, s in seeds.seeds_used.items()}}
@@ -74,7 +74,7 @@ def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, n_boot
         log.info("isoflop: gamma %.4f +- %.4f (envelope %.4f); horizon ratio isoflop/envelope %.3f-%.3f",
                  iso.gamma, iso.exponent_se, fit.gamma, min(ratios), max(ratios))
     write_table(envelope_path, front.envelope_table())
-    write_json(horizon_path, {**front.to_dict(), **_records(runs), "warnings": runs.warnings(), **extra})
+    write_json(horizon_path, {**front.to_dict(), **run_records(runs), "warnings": runs.warnings(), **extra})
     log.info("horizon fit: kappa %.4g, gamma %.4f +- %.4f (seed bootstrap %s, width bootstrap %s, %d of %d "
              "failed), R2 %.4f (grid R2 %.4f)", fit.kappa, fit.gamma, fit.exponent_se, front.bootstrap.gamma_ci,
              front.bootstrap_widths.gamma_ci, front.bootstrap_widths.failed, n_boot, fit.r2, fit.r2_grid)
@@ -87,7 +87,7 @@ def lhat_stage(run_paths, meta_path, out_path, delta: float, n_boot: int, seed: 
     runs, seeds = read_collapse_set(run_paths)
     lhat = _noting_divergence(runs, fit_lhat, end_points(seeds.runs), delta, n_boot, seed,
                               entropy_floor=None if floor is None else float(floor))
-    write_json(out_path, {**lhat.to_dict(), **_records(runs, seeds)})
+    write_json(out_path, {**lhat.to_dict(), **run_records(runs, seeds)})
     log.info("L_hat %.6g [%.6g, %.6g], a %.4g, b %.4g", lhat.fit.l_hat, *lhat.l_hat_ci, lhat.fit.a, lhat.fit.b)
     if lhat.entropy_floor is not None:
         log.info("entropy floor of the data %.6g nats/token: L_hat - floor = %.4g", lhat.entropy_floor,
@@ -112,7 +112,7 @@ def collapse_stage(run_paths, lhat_path, normalized_path, stats_path, summary_pa
     # Every healthy seed's normalized curve (the figure's); the statistics use seeds_used.
     tables = {normalized_path: normalized_curves(runs.runs, l_hat), stats_path: study.statistics_table(),
               sensitivity_path: study.sensitivity.to_table()}
-    summary = {**study.to_dict(), **_records(runs, seeds), "warnings": [*warnings, *runs.warnings(), *seeds.warnings()]}
+    summary = {**study.to_dict(), **run_records(runs, seeds), "warnings": [*warnings, *runs.warnings(), *seeds.warnings()]}
     # Written only once everything is computed: a failure leaves no partial set of outputs.
     for path, table in tables.items():
         write_table(path, table)

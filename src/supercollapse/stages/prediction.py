@@ -13,7 +13,8 @@ from ..analysis.chinchilla import fit_chinchilla
 from ..analysis.collapse_study import study_grid
 from ..analysis.frontier import HorizonFit, horizon_compute
 from ..analysis.normalization import shared_grid
-from ..analysis.prediction import METHOD, fixed_horizon, predict_width, run_end_horizon, score_prediction
+from ..analysis.prediction import METHOD, fixed_horizon, predict_width, score_prediction
+from ..analysis.run_ends import end_computes, run_end_horizon
 from ..io import read_json, write_json, write_table
 from ..schemas import PREDICTION
 from ..summary import RUN_ENDS
@@ -91,10 +92,9 @@ def prediction_stage(run_paths, sweep_paths, horizon_path, meta_path, table_path
                              seed=seed, kind=kind, l_hat_min=0.0 if floor is None else float(floor),
                              bootstrap=BOOTSTRAP)
         base_runs = fitted if sweep is None else sweep.filter(pl.col("width") != width)
-        record = {**pred.to_dict()}
+        record = pred.to_dict()
         actual = healthy.filter(pl.col("width") == width)
-        ends = actual.group_by("seed").agg(pl.col("compute").max())["compute"].to_numpy()
-        final = float(np.exp(np.log(ends).mean())) if kind == "holdout" else pred.horizon  # where its runs end
+        final = end_computes(actual)["compute"][0] if kind == "holdout" else pred.horizon  # where its runs end
         base_fit, base_curve = _baseline_curve(base_runs, params_of[width], final, grid, delta)
         record["baseline"] = base_fit.to_dict()
         if kind == "holdout":
