@@ -44,6 +44,7 @@ rule fit_frontier:
         n_grid=config["analysis"]["frontier_grid"],
         n_boot=config["analysis"]["frontier_bootstrap"],
         truncated=lambda w: task_cfg(w.task)["sweep"]["truncated"],
+        points=lambda w: task_cfg(w.task)["sweep"]["points"],
         seed=config["analysis"]["seed"],
         code=code_hash("analysis"),
     script:

@@ -54,7 +54,8 @@ def frontier_figure(sweep_paths, envelope_path, horizon_path, out_path, cfg: dic
     ax1.legend(fontsize=7, ncols=2)
     p = np.array(fit["points_params"], dtype=float)
     grid = np.geomspace(p.min() / 1.5, p.max() * 1.5, 50)
-    ax2.scatter(p, fit["points_compute"], color="crimson", zorder=3, label="argmin centres")
+    ax2.scatter(p, fit["points_compute"], color="crimson", zorder=3,
+                label="crossings" if fit.get("points") == "crossings" else "argmin centres")
     ax2.plot(grid, (grid / fit["kappa"]) ** (1 + fit["gamma"]), color="k",
              label=f"$(P/\\kappa)^{{1+\\gamma}}$, $\\gamma$={fit['gamma']:.3f}, $R^2$={fit['r2']:.3f}")
     ax2.set(xscale="log", yscale="log", xlabel="parameters P", ylabel="compute-optimal C* (FLOPs)",

@@ -17,6 +17,7 @@ from .schemas import LHAT_SENSITIVITY, STUDIES, SUMMARY, THEORY
 
 MISSING = "–"
 RUN_ENDS = "run_ends"  # horizon.json source of an external task without a sweep (stages/external.py)
+CROSSINGS = "crossings"  # horizon.json points of a sweep fitted at the crossings of adjacent widths (sweep.points)
 
 
 def _key(d: dict, key: str, where: str):
@@ -70,6 +71,8 @@ def _points(n, truncated, source: str = "envelope") -> str:
     bounds), or that they are where the runs end (an external task without a sweep)."""
     if source == RUN_ENDS:
         return f"{n} run ends (no sweep)"
+    if source == CROSSINGS:
+        return f"{n} crossings"
     return f"{n} ({truncated} cut by the sweep)" if truncated else str(n)
 
 
@@ -104,6 +107,7 @@ def frontier_columns(horizon: dict, where: str = "horizon.json") -> dict:
     widths_ci = _key(_key(_key(horizon, "bootstrap_widths", where), "ci", f"{where} bootstrap_widths"), "gamma",
                      f"{where} bootstrap_widths.ci")
     iso = _key(horizon, "isoflop", where)
+    crossings = horizon.get("points") == CROSSINGS  # horizon.json before sweep.points: centres
     ratios = iso.get("horizon_ratio_to_envelope") or []
     return {
         "kappa": _key(horizon, "kappa", where), "kappa_lo": kappa_ci[0], "kappa_hi": kappa_ci[1],
@@ -112,10 +116,11 @@ def frontier_columns(horizon: dict, where: str = "horizon.json") -> dict:
         "gamma_widths_lo": widths_ci[0], "gamma_widths_hi": widths_ci[1],
         "frontier_r2": _key(horizon, "r2", where), "frontier_r2_grid": _key(horizon, "r2_grid", where),
         "frontier_points": len(_key(horizon, "points_params", where)),
-        # Widths whose argmin interval the sweep cut, kept in the fit (sweep.truncated: include).
+        # Widths whose argmin interval the sweep cut, kept in the fit (sweep.truncated: include; centres only).
         "frontier_points_truncated": (len(_key(horizon, "truncated_widths", where))
-                                      if _key(horizon, "truncated_policy", where) == "include" else 0),
-        "horizon_source": "envelope",
+                                      if _key(horizon, "truncated_policy", where) == "include" and not crossings
+                                      else 0),
+        "horizon_source": CROSSINGS if crossings else "envelope",
         # An IsoFLOP fit that failed records {"error": ...} instead: its columns stay null.
         "isoflop_gamma": iso.get("gamma"), "isoflop_gamma_se": iso.get("exponent_se"), "isoflop_r2": iso.get("r2"),
         "isoflop_horizon_ratio_min": min(ratios) if ratios else None,

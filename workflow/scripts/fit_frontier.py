@@ -11,4 +11,4 @@ from supercollapse.stages.analysis import frontier_stage  # noqa: E402
 
 p = snakemake.params
 frontier_stage(list(snakemake.input), snakemake.output.horizon, snakemake.output.envelope, p.n_grid, p.n_boot, p.seed,
-               p.truncated, extra={"code_hash": p.code})
+               p.truncated, p.points, extra={"code_hash": p.code})

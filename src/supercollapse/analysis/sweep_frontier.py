@@ -13,12 +13,14 @@ import polars as pl
 import pyarrow as pa
 
 from ..schemas import FRONTIER
-from .frontier import (Envelope, HorizonFit, argmin_points, fit_horizon, line_through, log_curves, log_loss_table,
+from .frontier import (Envelope, HorizonFit, fit_horizon, horizon_points, line_through, log_curves, log_loss_table,
                        lower_envelope)
 from .isoflop import IsoflopFit, isoflop_frontier
 
-METHOD = ("lower envelope of seed-mean constant-LR curves; per-width argmin centres; weighted least squares of "
-          "log C on log P")
+METHOD = {"centres": "lower envelope of seed-mean constant-LR curves; per-width argmin centres; weighted least "
+                     "squares of log C on log P",
+          "crossings": "lower envelope of seed-mean constant-LR curves; crossings of adjacent widths at the "
+                       "geometric mean of their parameters; least squares of log C on log P"}
 
 
 def seed_mean_curves(df: pl.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -54,7 +56,7 @@ def interpolated_mean(params: int, seeds: list[tuple[np.ndarray, np.ndarray]]) -
     return compute, np.exp(log_loss_table(dict(enumerate(logs)), np.log(compute))).mean(axis=0)
 
 
-RESAMPLED = {"seeds": "seeds within each sweep width", "widths": "interior argmin widths of the envelope"}
+RESAMPLED = {"seeds": "seeds within each sweep width", "widths": "the horizon fit's points (argmin widths or crossings)"}
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,14 @@ class FrontierBootstrap:
 
 
 def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, level: float = 0.95,
-                       resample: str = "seeds", truncated: str = "exclude") -> FrontierBootstrap:
+                       resample: str = "seeds", truncated: str = "exclude", points: str = "centres") -> FrontierBootstrap:
     """Percentile CIs of gamma and kappa from refitting the frontier on resampled data.
 
     `resample="seeds"`: the seeds of every sweep width, with replacement, then envelope and fit again. With
     few seeds per width the resamples take few distinct values (3 per width for 2 seeds): a coarse interval.
-    `resample="widths"`: the interior argmin widths of the full envelope (one point per width: its mean
-    log C and its grid-point count), with replacement, then the line again; draws with fewer than 2
-    distinct widths are counted as `failed`. The envelope is not rebuilt from subsets of the sweep: a
+    `resample="widths"`: the horizon fit's points of the full envelope (`points`: one per interior width, its
+    mean log C and its grid-point count; or one per crossing), with replacement, then the line again; draws
+    with fewer than 2 distinct points are counted as `failed`. The envelope is not rebuilt from subsets of the sweep: a
     missing width widens its neighbours' argmin ranges and shifts their centres, which on noiseless power
     laws spreads gamma over [0.5, 2.5] around a true 1 (measured), a property of the gaps, not of the data.
     """
@@ -99,7 +101,8 @@ def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, le
             sample = pl.concat([runs[i].with_columns(seed=pl.lit(k, pl.Int64)) for runs in per_width
                                 for k, i in enumerate(rng.integers(0, len(runs), len(runs)))])
             try:
-                fit = fit_horizon(lower_envelope(seed_mean_curves(sample), n_grid=n_grid, truncated=truncated))
+                fit = fit_horizon(lower_envelope(seed_mean_curves(sample), n_grid=n_grid, truncated=truncated),
+                                  points)
             except ValueError:
                 failed += 1
                 continue
@@ -107,13 +110,13 @@ def frontier_bootstrap(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, le
             kappas.append(fit.kappa)
     else:
         envelope = lower_envelope(seed_mean_curves(df), n_grid=n_grid, truncated=truncated)
-        widths, log_c, weight = argmin_points(envelope)
+        widths, log_c, weight = horizon_points(envelope, points)
         log_p = np.log(widths.astype(np.float64))
         if widths.size < 3:
             # Two points: every usable resample is the same line, a zero-width interval that means nothing.
             return FrontierBootstrap(gamma_ci=(None, None), kappa_ci=(None, None), level=level, n_boot=0, failed=0,
-                                     resampled=RESAMPLED[resample], skipped=f"{widths.size} interior argmin "
-                                     "widths; resampling widths needs at least 3")
+                                     resampled=RESAMPLED[resample], skipped=f"{widths.size} points ({points}); "
+                                     "resampling them needs at least 3")
         for _ in range(n_boot):
             i = rng.integers(0, widths.size, widths.size)
             if np.unique(i).size < 2:
@@ -138,6 +141,7 @@ class SweepFrontier:
     width_of: dict[int, int]  # sweep parameter count -> width
     truncated_widths: list[int]  # widths (the largest aside) still the argmin when their runs ended
     truncated_policy: str  # "exclude" or "include" (frontier.py)
+    points: str  # what the horizon line is fitted to: "centres" or "crossings" (frontier.py)
     isoflop: IsoflopFit | None  # None: the IsoFLOP estimator could not fit this sweep
     isoflop_error: str | None  # why not
     bootstrap: FrontierBootstrap  # resampling seeds
@@ -161,17 +165,19 @@ class SweepFrontier:
         """The content of horizon.json, less the rule's extras."""
         isoflop = ({"error": self.isoflop_error} if self.isoflop is None else
                    {**self.isoflop.to_dict(), "horizon_ratio_to_envelope": self.isoflop_horizon_ratios})
-        return {**self.fit.to_dict(), "compute_unit": "FLOP", "method": METHOD,
+        return {**self.fit.to_dict(), "compute_unit": "FLOP", "method": METHOD[self.points], "points": self.points,
                 "sweep_widths": sorted(self.width_of.values()), "truncated_widths": self.truncated_widths,
                 "truncated_policy": self.truncated_policy, "isoflop": isoflop, "bootstrap": self.bootstrap.to_dict(),
                 "bootstrap_widths": self.bootstrap_widths.to_dict()}
 
 
-def sweep_frontier(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, truncated: str = "exclude") -> SweepFrontier:
+def sweep_frontier(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, truncated: str = "exclude",
+                   points: str = "centres") -> SweepFrontier:
     """Envelope and horizon fit of a sweep's seed-mean curves on `n_grid` compute points, the IsoFLOP fit
     beside it, and `n_boot` resamples (from `seed`) of seeds and of argmin widths.
 
-    `truncated`: the policy for widths whose sweep run ended while still the argmin (frontier.py). Raises
+    `truncated`: the policy for widths whose sweep run ended while still the argmin (frontier.py; centres only);
+    `points`: argmin centres or crossings (frontier.py). Raises
     ValueError when the fitted gamma is not positive: the sweep does not resolve the frontier.
     """
     curves = seed_mean_curves(df)
@@ -180,7 +186,7 @@ def sweep_frontier(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, trunca
     largest = max(width_of)
     # The largest width always ends as the argmin; it is never interior, so only the others are news.
     cut = sorted({width_of[int(p)] for p in envelope.params[envelope.truncated] if int(p) != largest})
-    fit = fit_horizon(envelope)
+    fit = fit_horizon(envelope, points)
     if fit.gamma <= 0:
         raise ValueError(
             f"frontier: the fitted horizon exponent gamma = {fit.gamma:.3g} is not positive (widths of "
@@ -195,6 +201,7 @@ def sweep_frontier(df: pl.DataFrame, n_grid: int, n_boot: int, seed: int, trunca
         isoflop, isoflop_error = None, str(err)
     return SweepFrontier(
         fit=fit, envelope=envelope, width_of=width_of, truncated_widths=cut, truncated_policy=truncated,
-        isoflop=isoflop, isoflop_error=isoflop_error,
-        bootstrap=frontier_bootstrap(df, n_grid, n_boot, seed, truncated=truncated),
-        bootstrap_widths=frontier_bootstrap(df, n_grid, n_boot, seed, resample="widths", truncated=truncated))
+        points=points, isoflop=isoflop, isoflop_error=isoflop_error,
+        bootstrap=frontier_bootstrap(df, n_grid, n_boot, seed, truncated=truncated, points=points),
+        bootstrap_widths=frontier_bootstrap(df, n_grid, n_boot, seed, resample="widths", truncated=truncated,
+                                            points=points))

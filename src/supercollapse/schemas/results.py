@@ -112,7 +112,7 @@ SUMMARY = pa.schema(
         ("frontier_r2_grid", pa.float64()),  # over all interior grid points (the paper's regression)
         ("frontier_points", pa.int64()),
         ("frontier_points_truncated", pa.int64()),  # of them, widths whose interval the sweep cut (lower bounds)
-        ("horizon_source", pa.string()),  # envelope (the sweep's frontier), or run_ends (an external task, no sweep)
+        ("horizon_source", pa.string()),  # envelope (argmin centres), crossings (sweep.points), or run_ends (external, no sweep)
         # IsoFLOP estimator (null where it could not be fitted), and its horizons over the envelope's
         ("isoflop_gamma", pa.float64()),
         ("isoflop_gamma_se", pa.float64()),

@@ -56,11 +56,12 @@ def _noting_divergence(runs: RunSet, compute, *args, **kwargs):
 
 
 def frontier_stage(sweep_paths, horizon_path, envelope_path, n_grid: int, n_boot: int, seed: int, truncated: str,
-                   extra: dict) -> None:
+                   points: str, extra: dict) -> None:
     """Rule fit_frontier: the sweep's envelope (schema FRONTIER) and horizon fit (JSON, with `extra`)."""
     runs = read_curves(sweep_paths)
-    front = _noting_divergence(runs, sweep_frontier, runs.runs, n_grid, n_boot, seed, truncated=truncated)
-    if front.truncated_widths:
+    front = _noting_divergence(runs, sweep_frontier, runs.runs, n_grid, n_boot, seed, truncated=truncated,
+                               points=points)
+    if front.truncated_widths and points == "centres":  # a crossing is one, however the runs end
         log.warning("frontier: widths %s were still the argmin when their sweep runs ended, so their argmin "
                     "intervals are cut by the sweep, not by a crossing; %s (tasks.<task>.sweep.truncated); "
                     "longer runs of them (sweep.steps_by_width) would bracket them", front.truncated_widths,
