@@ -83,6 +83,24 @@ def test_seed_means_of_shared_steps_are_unchanged_and_never_extrapolated():
         seed_mean_curves(apart)
 
 
+def test_figures_band_seeds_evaluated_at_different_steps():
+    """The curve figures draw a seed mean and an sd band per compute point. Seeds at different steps are put on
+    the frontier's common grid first, so every point has both seeds (not one seed per x, a zigzag); seeds that
+    share their steps are drawn as they are."""
+    from supercollapse.plots import _banded
+
+    odd = pl.concat([_curves(8, 0, np.arange(10, 101, 10), lambda c: 2.0 * c ** -0.5),
+                     _curves(8, 1, np.arange(15, 96, 10), lambda c: 3.0 * c ** -0.5)])
+    shared = pl.concat([_curves(16, s, STEPS[1:], lambda c: 1 / c) for s in range(2)])
+    drawn = pl.from_pandas(_banded(pl.concat([odd, shared])))
+    per_x = drawn.group_by("width", "compute").agg(pl.len(), pl.col("eval_loss").mean()).sort("compute")
+    assert (per_x["len"] == 2).all()
+    odd_x = per_x.filter(pl.col("width") == 8)
+    np.testing.assert_array_equal(odd_x["compute"], 6.0 * 800 * 64 * np.arange(15, 96, 5))
+    np.testing.assert_allclose(odd_x["eval_loss"], 2.5 * odd_x["compute"].to_numpy() ** -0.5, rtol=1e-12)
+    assert drawn.filter(pl.col("width") == 16).height == shared.height
+
+
 # 2. Curves that start after the shared x grid does.
 
 def test_on_grid_never_extrapolates():

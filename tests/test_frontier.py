@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from supercollapse.analysis.frontier import fit_horizon, horizon_steps, lower_envelope
+from supercollapse.analysis.frontier import fit_horizon, lower_envelope
+from supercollapse.analysis.horizon import horizon_steps
 
 
 def _chinchilla_curves(widths_params, alpha=0.5, beta=0.5, A=3.0, B=3.0, E=0.1):

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from ladders import Ladder, ladder_params
-from supercollapse.analysis.frontier import HorizonFit
+from supercollapse.analysis.horizon import HorizonFit
 from supercollapse.analysis.prediction import (PREDICTION, PooledResiduals, fixed_horizon, master_curve,
                                                predict_curve, predict_width, run_end_horizon, score_prediction,
                                                seed_curves)

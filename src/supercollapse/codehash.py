@@ -21,17 +21,18 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "data": ("data/__init__.py", "data/fourier.py", "stages/fourier_task.py", "io.py", *RUN_SCHEMAS),
     # The token tasks' data stage (rule tokenize): chess, CIFAR-5M, downloads, the token store.
     "tokens": ("data", "stages/tokens.py", "io.py", *RUN_SCHEMAS),
-    # analysis/frontier.py: the compute-optimal runs take their horizons from it (horizon_steps). Of data/,
+    # analysis/horizon.py: the compute-optimal runs take their horizons from it (horizon_steps), not from how the
+    # law is fitted (a frontier change reaches them through horizon.json, an input). Of data/,
     # only what training imports; token files reach training as inputs, tracked by Snakemake.
     "train": ("data/__init__.py", "data/fourier.py", "stages/fourier_task.py", "data/tokens.py", "models", "train",
-              "stages/train.py", "plan.py", "kinds.py", "divergence.py", "analysis/frontier.py", "io.py",
+              "stages/train.py", "plan.py", "kinds.py", "divergence.py", "analysis/horizon.py", "io.py",
               *RUN_SCHEMAS),
     # The analysis math and its rules' read-call-write functions.
     "analysis": ("analysis", "stages/analysis.py", "stages/prediction.py", "divergence.py", "io.py", "schemas"),
     # An external task's import and its horizons without a sweep (rules/external.smk).
     "external": ("external", "stages/external.py", "stages/analysis.py", "analysis", "divergence.py", "io.py",
                  "schemas"),
-    "plots": ("plots.py", "io.py", "schemas"),
+    "plots": ("plots.py", "analysis/sweep_frontier.py", "analysis/frontier.py", "io.py", "schemas"),
     # The summary table (and the caption numbers, which Snakemake does not count as rerun triggers).
     "summary": ("summary.py", "stages/report.py", "io.py", "schemas"),
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from . import jobsize
-from .analysis.frontier import HorizonFit, horizon_compute, horizon_steps
+from .analysis.horizon import HorizonFit, horizon_compute, horizon_steps
 from .kinds import kind_of
 from .train.eval_grid import eval_steps
 

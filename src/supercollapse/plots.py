@@ -10,9 +10,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from .analysis.sweep_frontier import common_grid  # noqa: E402
 from .io import atomic_path, read_table  # noqa: E402
 from .schemas import CURVES, FRONTIER, LHAT_SENSITIVITY, NORMALIZED, STATISTICS, STUDIES, THEORY  # noqa: E402
 from .schemas import COORD_CHECK  # noqa: E402
@@ -37,10 +39,28 @@ def _curves(paths) -> pl.DataFrame:
     return df.filter(pl.col("step") > 0)
 
 
+def _banded(df: pl.DataFrame) -> pd.DataFrame:
+    """(width, seed, compute, eval_loss) for a seed-mean line and sd band per width. Seeds of a width evaluated
+    at different compute points (external runs logged at their own steps) are first interpolated onto the
+    points inside the range all of them cover, as the frontier averages them; otherwise seaborn would draw a
+    line through single seeds, one x at a time."""
+    parts = []
+    for (width, params), runs in df.sort("seed", "step").group_by("width", "params", maintain_order=True):
+        seeds = [(g["seed"][0], g["compute"].to_numpy(), g["eval_loss"].to_numpy())
+                 for _, g in runs.group_by("seed", maintain_order=True)]
+        if all(np.array_equal(c, seeds[0][1]) for _, c, _ in seeds):
+            parts.append(runs.select("width", "seed", "compute", "eval_loss"))
+            continue
+        compute, losses = common_grid(int(params), [(c, loss) for _, c, loss in seeds])
+        parts.extend(pl.DataFrame({"width": width, "seed": seed, "compute": compute, "eval_loss": loss})
+                     for (seed, _, _), loss in zip(seeds, losses))
+    return pl.concat(parts, how="vertical_relaxed").to_pandas()
+
+
 def frontier_figure(sweep_paths, envelope_path, horizon_path, out_path, cfg: dict) -> None:
     """Left: constant-LR sweep curves with their lower envelope. Right: C*(P) points and the fitted law."""
     _setup(cfg)
-    df = _curves(sweep_paths).to_pandas()
+    df = _banded(_curves(sweep_paths))
     env = pl.from_arrow(read_table(envelope_path, FRONTIER))
     fit = json.loads(Path(horizon_path).read_text())
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -68,7 +88,7 @@ def curves_figure(run_paths, envelope_path, lhat_path, out_path, cfg: dict) -> N
     """Compute-optimal runs (seed mean and sd band), the sweep envelope (none for an external task without a
     sweep: `envelope_path` is an empty list), and the fitted L_hat + a C^-b."""
     _setup(cfg)
-    df = _curves(run_paths).to_pandas()
+    df = _banded(_curves(run_paths))
     fit = json.loads(Path(lhat_path).read_text())
     fig, ax = plt.subplots(figsize=(6, 4.2))
     sns.lineplot(data=df, x="compute", y="eval_loss", hue="width", palette="viridis", errorbar="sd", ax=ax)

@@ -25,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 
 from ..schemas import PREDICTION
-from .frontier import HorizonFit, horizon_compute
+from .horizon import HorizonFit, horizon_compute
 from .lhat import end_points, fit_end_points
 from .normalization import on_grid
 from .run_ends import run_end_horizon  # noqa: F401 (a `horizon` for runs without a sweep)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from .frontier import HorizonFit, _r2, _weighted_line
+from .frontier import _r2, _weighted_line
+from .horizon import HorizonFit
 
 
 def fit_run_ends(params: np.ndarray, end_compute: np.ndarray) -> HorizonFit:

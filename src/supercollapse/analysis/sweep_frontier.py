@@ -13,8 +13,9 @@ import polars as pl
 import pyarrow as pa
 
 from ..schemas import FRONTIER
-from .frontier import (Envelope, HorizonFit, fit_horizon, horizon_points, line_through, log_curves, log_loss_table,
+from .frontier import (Envelope, fit_horizon, horizon_points, line_through, log_curves, log_loss_table,
                        lower_envelope)
+from .horizon import HorizonFit
 from .isoflop import IsoflopFit, isoflop_frontier
 
 METHOD = {"centres": "lower envelope of seed-mean constant-LR curves; per-width argmin centres; weighted least "
@@ -45,6 +46,12 @@ def seed_mean_curves(df: pl.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray
 def interpolated_mean(params: int, seeds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """(compute, mean loss) of one width's seed curves (compute increasing) evaluated at different compute
     points: each interpolated in log-log onto the union of their points inside the range all of them cover."""
+    compute, losses = common_grid(params, seeds)
+    return compute, losses.mean(axis=0)
+
+
+def common_grid(params: int, seeds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(compute, loss [seed, point]): one width's seed curves interpolated as in `interpolated_mean`."""
     logs = [log_curves({params: curve})[params] for curve in seeds]
     lo, hi = max(lc[0] for lc, _ in logs), min(lc[-1] for lc, _ in logs)
     if lo > hi:
@@ -53,7 +60,7 @@ def interpolated_mean(params: int, seeds: list[tuple[np.ndarray, np.ndarray]]) -
                          "have no common grid to average on")
     with np.errstate(divide="ignore"):  # zero compute: log -inf, outside [lo, hi]
         compute = np.unique(np.concatenate([c[(np.log(c) >= lo) & (np.log(c) <= hi)] for c, _ in seeds]))
-    return compute, np.exp(log_loss_table(dict(enumerate(logs)), np.log(compute))).mean(axis=0)
+    return compute, np.exp(log_loss_table(dict(enumerate(logs)), np.log(compute)))
 
 
 RESAMPLED = {"seeds": "seeds within each sweep width", "widths": "the horizon fit's points (argmin widths or crossings)"}

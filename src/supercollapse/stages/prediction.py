@@ -11,7 +11,7 @@ import polars as pl
 
 from ..analysis.chinchilla import fit_chinchilla
 from ..analysis.collapse_study import study_grid
-from ..analysis.frontier import HorizonFit, horizon_compute
+from ..analysis.horizon import HorizonFit, horizon_compute
 from ..analysis.normalization import shared_grid
 from ..analysis.prediction import METHOD, fixed_horizon, predict_width, score_prediction
 from ..analysis.run_ends import end_computes, run_end_horizon
