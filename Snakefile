@@ -8,6 +8,7 @@ min_version("9.0")
 sys.path.insert(0, f"{workflow.basedir}/src")  # the package beside this workflow
 from supercollapse.config_checks import check_config, check_machine  # noqa: E402
 from supercollapse.config_loading import workflow_config  # noqa: E402
+from supercollapse.provenance import Provenance  # noqa: E402
 
 # The config files read strictly (src/supercollapse/config_loading.py) before Snakemake reads them its own way:
 # syntax errors as file:line:column, duplicate keys rejected, 1e-3 a number. `config` is then that reading.
@@ -45,6 +46,20 @@ include: "rules/theory.smk"
 include: "rules/schedules.smk"
 include: "rules/coord.smk"
 include: "rules/report.smk"
+
+
+# Results Snakemake has no metadata of (copied or restored without .snakemake/) are checked before any job against the
+# record kept with them under results/provenance/ (src/supercollapse/provenance.py, docs/errors.md).
+provenance = Provenance(workflow, config["results"])
+provenance.install()
+
+
+onsuccess:
+    provenance.sync()
+
+
+onerror:
+    provenance.sync()
 
 
 rule all:

@@ -82,9 +82,12 @@ def task_studies(task):
 
 
 def task_data(wildcards):
-    """Input function: the data artifacts of a task, by kind (the names supercollapse.stages.train reads)."""
-    artifacts = kind_of(task_cfg(wildcards.task)).artifacts
-    return {name: f"{R}/{wildcards.task}/data/{file}" for name, file in artifacts.items()}
+    """Input function: the data files a training job reads (KINDS[kind].job_reads). A Fourier task's are fixed by the
+    data config and code its jobs carry as params (train_slice, code_hash("train")): ancient, so that data made again
+    (meta.json deleted) retrains nothing. A token task's follow its downloads and tokenizer: by file time."""
+    kind = kind_of(task_cfg(wildcards.task))
+    files = {name: f"{R}/{wildcards.task}/data/{kind.artifacts[name]}" for name in kind.job_reads}
+    return files if kind.tokenized else {name: ancient(path) for name, path in files.items()}
 
 
 def sweep_runs(wildcards):
@@ -120,6 +123,7 @@ def every_task_study(pattern):
 def all_targets():
     targets = [f"{R}/theory/theory.{PLOT_EXT}", f"{R}/summary/summary.parquet", f"{R}/summary/summary.md"]
     for task in config["tasks"]:
+        targets += [f"{R}/{task}/data/meta.json"] if kind_of(task_cfg(task)).trains else []  # remade once deleted
         targets += [
             f"{R}/{task}/figures/{name}.{PLOT_EXT}"
             for name in ("frontier", "studies")
@@ -161,7 +165,7 @@ def _job(wildcards, meta_path):
 
 def run_plan(wildcards, input):
     """The RunPlan of the training job of these wildcards (sweep, compute-optimal or schedule-study run)."""
-    (t, meta, width, _), fit = _job(wildcards, input.meta), None
+    (t, meta, width, _), fit = _job(wildcards, input.get("meta")), None
     if "horizon" in input.keys():
         fit = HorizonFit.from_dict(read_json(existing(input.horizon, "horizon fit")))
     if "schedule" in wildcards.keys():
@@ -174,7 +178,7 @@ def run_plan(wildcards, input):
 
 def run_mem_mb(wildcards, input):
     """A training job's memory: it does not grow with the run's length, so it is known before the horizon."""
-    t, meta, width, seeds = _job(wildcards, input.meta)
+    t, meta, width, seeds = _job(wildcards, input.get("meta"))
     return plan.run_mem_mb(t, width, seeds, meta, SCHED if "schedule" in wildcards.keys() else None)
 
 

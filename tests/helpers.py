@@ -43,9 +43,10 @@ def snakemake(proj: Path, *args: str, check: bool = True, python: str | Path = s
     return proc
 
 
-def scheduled_jobs(proj: Path) -> dict[str, int]:
-    """Job counts of a dry run (`snakemake -n`), from its 'Job stats' table; {} when nothing is to be done."""
-    out = snakemake(proj, "-n", "--cores", "1")
+def scheduled_jobs(proj: Path, *args: str) -> dict[str, int]:
+    """Job counts of a dry run (`snakemake -n`, plus `args`), from its 'Job stats' table; {} when nothing is to be
+    done."""
+    out = snakemake(proj, "-n", "--cores", "1", *args)
     text = out.stdout + out.stderr
     if "Nothing to be done" in text:
         return {}
