@@ -7,7 +7,7 @@ from pathlib import Path
 # The package beside the workflow (the Snakefile puts it first on sys.path).
 PACKAGE_SRC = Path(workflow.basedir) / "src"
 from supercollapse import plan  # noqa: E402
-from supercollapse.analysis.frontier import HorizonFit  # noqa: E402
+from supercollapse.analysis.horizon import HorizonFit  # noqa: E402
 from supercollapse.codehash import source_hash  # noqa: E402
 from supercollapse.config_checks import NAME_PATTERN, collapse_warnings, schedule_tasks  # noqa: E402
 from supercollapse.external.contract import EXTERNAL_STUDY  # noqa: E402
