@@ -106,6 +106,29 @@ def test_runtime_grows_with_flops_and_has_a_floor():
     assert jobsize.runtime_minutes(10 * hour_of_work) > jobsize.runtime_minutes(hour_of_work)
 
 
+def test_a_job_far_past_the_accelerator_runtime_on_a_cpu_is_a_warning(caplog):
+    """Issue 17 case 6: width 4096 of the tiny config, extrapolated 8x past its sweep, plans 2.8e16 FLOPs: a
+    16-minute runtime resource on an accelerator, about 39 h on this 2-core CPU. The job says so at its start."""
+    from supercollapse.plan import RunPlan
+    from supercollapse.stages.train import log_estimate
+
+    flops = 2.78e16
+    wide = RunPlan(task="fourier", study="optimal", width=4096, params=67_129_344, steps=135_008, tokens_per_step=256,
+                   seeds=(0, 1), schedule="linear", decay_frac=1.0, evaluations=40, flops=flops,
+                   runtime_min=jobsize.runtime_minutes(flops), mem_mb=4096)
+    assert wide.runtime_min == 16
+    with caplog.at_level("INFO", logger="supercollapse.train"):
+        seconds = log_estimate(wide, "cpu", 2)
+    assert seconds / 3600 == pytest.approx(flops / 2e11 / 3600 + jobsize.STARTUP_S / 3600)
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and "tasks.fourier width 4096 (optimal)" in record.getMessage()
+    assert "38.7 h on this CPU (2 cores" in record.getMessage() and "16 min of its runtime" in record.getMessage()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="supercollapse.train"):
+        log_estimate(wide, "gpu", 2)
+    assert [r.levelname for r in caplog.records] == ["INFO"] and "a gpu at about 1e+14" in caplog.text
+
+
 def test_memory_is_rounded_and_grows_with_the_model():
     small = jobsize.mem_mb(10_000, 2, 256, 16, 2, 1, 512)
     big = jobsize.mem_mb(1_000_000_000, 4, 4096, 4096, 5, 1, 4096)

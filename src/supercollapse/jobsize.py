@@ -12,6 +12,9 @@ import math
 # Effective throughput of one accelerator on these models. Well below an H100's dense bf16 peak (~1e15):
 # small widths are launch-bound, and the curves are evaluated often.
 ACCELERATOR_FLOPS_PER_S = 1e14
+# A CPU's training rate per core on wide models: this 2-core machine trained the paper-shape MLP at 196 GFLOP/s
+# (docs/benchmarks.md). Narrow models run below it (launch-bound): estimates from it are lower bounds there.
+CPU_FLOPS_PER_S_PER_CORE = 1e11
 STARTUP_S = 180.0  # Python + JAX import, compilation of the train and eval programs, writing Parquet
 SAFETY = 2.0  # runtime and memory asked for, relative to the estimate
 HOST_BASE_MB = 4096  # resident memory of a JAX process before any array (CUDA/XLA runtimes included)
@@ -39,9 +42,14 @@ def attention_flops_per_token(depth: int, width: int, context: int) -> float:
     return 4.0 * depth * context * width
 
 
-def estimated_seconds(flops: float) -> float:
-    """Wall time of a job of `flops` FLOPs on one accelerator, before the safety factor."""
-    return STARTUP_S + flops / ACCELERATOR_FLOPS_PER_S
+def estimated_seconds(flops: float, flops_per_s: float = ACCELERATOR_FLOPS_PER_S) -> float:
+    """Wall time of a job of `flops` FLOPs at `flops_per_s` (one accelerator by default), before the safety factor."""
+    return STARTUP_S + flops / flops_per_s
+
+
+def backend_flops_per_s(backend: str, cpu_cores: int) -> float:
+    """The training rate assumed on a JAX backend ("cpu", "gpu", "tpu"): an accelerator's, or the CPU's cores'."""
+    return CPU_FLOPS_PER_S_PER_CORE * max(1, cpu_cores) if backend == "cpu" else ACCELERATOR_FLOPS_PER_S
 
 
 def runtime_minutes(flops: float) -> int:

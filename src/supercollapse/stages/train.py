@@ -1,15 +1,18 @@
 """The training rules' jobs: a run's plan (plan.py) and its task's data in, its curves (schema CURVES) out.
 
 A job's inputs are named as in the training rules: a `fourier_mlp` task reads the make_task artifacts
-(`target`, `evalset`), a `transformer` task the tokenize artifacts (`train`, `test`); both have a `meta`
-(meta.json): KINDS[kind].artifacts. Imports JAX: start the device claim (workflow.start_device_job) before
-importing this.
+(`target`, `evalset`), a `transformer` task the tokenize artifacts (`train`, `test`) and its `meta` (meta.json):
+KINDS[kind].job_reads. Imports JAX: start the device claim (workflow.start_device_job) before importing this.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
+import jax
+
+from .. import jobsize
 from ..devices import host_memory_mb
 from ..io import read_json, write_table
 from ..kinds import KINDS, kind_of
@@ -113,6 +116,23 @@ def _memory_mb() -> int:
     return int(stats["bytes_limit"]) // 2**20 if "bytes_limit" in stats else host_memory_mb()
 
 
+def log_estimate(plan: RunPlan, backend: str, cpu_cores: int) -> float:
+    """Log the job's expected wall time on this backend (seconds, returned). Its `runtime` resource assumes an
+    accelerator; on a CPU a width far past the sweep takes hours, not minutes: a warning then."""
+    rate = jobsize.backend_flops_per_s(backend, cpu_cores)
+    seconds = jobsize.estimated_seconds(plan.flops, rate)
+    where = f"this CPU ({cpu_cores} cores at about {jobsize.CPU_FLOPS_PER_S_PER_CORE:.0e} FLOP/s each)"
+    if backend == "cpu" and seconds > 60 * plan.runtime_min:
+        log.warning("tasks.%s width %d (%s): about %.3g FLOPs, about %.1f h on %s, beyond the %d min of its "
+                    "runtime resource, which assumes an accelerator at %.0e FLOP/s (jobsize.py)", plan.task,
+                    plan.width, plan.study, plan.flops, seconds / 3600, where, plan.runtime_min,
+                    jobsize.ACCELERATOR_FLOPS_PER_S)
+    else:
+        log.info("about %.3g FLOPs: about %.0f min on %s", plan.flops, seconds / 60,
+                 where if backend == "cpu" else f"a {backend} at about {rate:.0e} FLOP/s")
+    return seconds
+
+
 def train_run(plan: dict, task_cfg: dict, inputs: dict, out_path, execution: dict, code_hash: str) -> dict:
     """The job of rules sweep_run, optimal_run and schedule_run: train the planned run and write its curves.
 
@@ -122,6 +142,7 @@ def train_run(plan: dict, task_cfg: dict, inputs: dict, out_path, execution: dic
     meta = read_json(inputs["meta"]) if kind_of(task_cfg).tokenized else None
     spec = run_spec(plan, task_cfg, meta)
     job_memory_check(f"tasks.{plan.task}", task_cfg, plan.width, len(plan.seeds), plan.mem_mb, _memory_mb())
+    log_estimate(plan, jax.default_backend(), os.cpu_count() or 1)
     extra = {"code_hash": code_hash, **({"horizon": plan.horizon} if plan.horizon is not None else {})}
     policy = ckpt.CheckpointPolicy(ckpt.checkpoint_dir(execution["results"], out_path), **execution["checkpoint"])
     return run_job(spec, inputs, out_path, extra_meta=extra, checkpoint=policy,
