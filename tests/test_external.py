@@ -87,6 +87,32 @@ def test_bad_runs_are_named_before_any_job(tmp_path, edit, expected):
         check_config({**_config(), "tasks": {"mine": task}}, tmp_path)
 
 
+def test_a_passed_check_is_remembered_until_a_file_or_the_task_changes(tmp_path, monkeypatch):
+    """The DAG-time check reads every file (slow for large logs) only when something it depends on changed."""
+    from supercollapse.external import sources
+
+    from snakemake.utils import validate
+
+    task, name = _small(tmp_path)
+    cfg = {**_config(), "tasks": {"mine": task}}
+    validate(cfg, "workflow/schemas/config.schema.yaml")  # the schema's defaults, as the Snakefile has them
+    task = cfg["tasks"]["mine"]
+    check_config(cfg, tmp_path)
+    reads = []
+    real = sources.read_role
+    monkeypatch.setattr(sources, "read_role", lambda *a, **k: reads.append(a[1]) or real(*a, **k))
+    check_config(cfg, tmp_path)
+    assert reads == []  # remembered: nothing read
+    check_config({**cfg, "tasks": {"mine": {**task, "drop_diverged": True}}}, tmp_path)
+    assert reads == ["collapse"]  # another task config: read again
+    df = pl.read_csv(tmp_path / name)
+    _edit(df, 9, loss=float("nan")).write_csv(tmp_path / name)  # a changed file (size and time)
+    with pytest.raises(ValueError, match=r"runs.csv row 10: run width 16 seed 0 diverged"):
+        check_config(cfg, tmp_path)
+    with pytest.raises(ValueError, match="diverged"):  # a failed check is never remembered
+        check_config(cfg, tmp_path)
+
+
 def _config() -> dict:
     """The tiny config's global sections, as the schema fills them (a check_config input)."""
     from snakemake.utils import validate

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .analysis.theory import PowerLawTerm, collapse_gamma
 from .devices import host_memory_mb, local_devices
-from .external.sources import read_role
+from .external.sources import checked_collapse_widths
 from .io import read_json
 from .kinds import kind_of
 from .plan import job_memory_check, run_mem_mb, sweep_steps
@@ -76,11 +76,8 @@ def check_external(name: str, task: dict, workdir: str | os.PathLike = ".") -> N
     if not re.fullmatch(NAME_PATTERN, study):
         raise ValueError(f"tasks.{name}.collapse.study: names may hold only letters, digits, '_' and '-', got "
                          f"{study!r}")
-    for role in ("sweep", "collapse"):
-        if role in task:
-            runs = read_role(task, role, f"tasks.{name}", workdir).runs
-    _predicted_not_trained(f"tasks.{name}", [int(w) for w in task["collapse"]["predict_widths"]],
-                           sorted(runs["width"].unique().to_list()))
+    trained = checked_collapse_widths(name, task, workdir)
+    _predicted_not_trained(f"tasks.{name}", [int(w) for w in task["collapse"]["predict_widths"]], trained)
 
 
 def _predicted_not_trained(key: str, predict: list[int], trained: list[int]) -> None:

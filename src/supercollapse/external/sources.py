@@ -5,12 +5,15 @@ files), then checked as one role's runs (contract.py). Paths are relative to the
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 from pathlib import Path
 
 import polars as pl
 
-from ..io import sha256_file
+from ..codehash import source_hash
+from ..io import read_json, sha256_file, write_json
 from .contract import Imported, check_runs, contract_columns
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -98,3 +101,39 @@ def read_role(task: dict, role: str, key: str, workdir: str | os.PathLike = ".")
     frames = [read_source(path, spec, task["columns"], task["compute"])
               for path in source_files(spec, f"{key}.{role}", workdir)]
     return check_runs(pl.concat(frames, how="diagonal_relaxed"), f"{key}.{role}", task["drop_diverged"])
+
+
+# Where the outcome of checking an external task's files is kept between DAG builds (Snakemake's working folder).
+CHECK_CACHE = Path(".snakemake", "supercollapse", "external-checks")
+
+
+def checked_collapse_widths(name: str, task: dict, workdir: str | os.PathLike = ".") -> list[int]:
+    """Read and check every role of an external task as the import will; its collapse set's widths.
+
+    Reading is slow for large logs (TensorBoard's reader: about 10 s for 240,000 scalar events), and the workflow
+    checks at every DAG build, so a passed check is remembered: keyed by the task's config, each tracked file's
+    path, size and modification time, and the code that reads them. Anything else reads the files again."""
+    key = f"tasks.{name}"
+    files = {role: tracked_files(source_files(task[role], f"{key}.{role}", workdir))
+             for role in ("sweep", "collapse") if role in task}
+    stats = {role: [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths] for role, paths in files.items()}
+    code = source_hash(Path(__file__).parents[1], "external")
+    try:
+        text = json.dumps({"task": task, "files": stats, "code": code}, sort_keys=True)
+    except TypeError:  # keys of mixed types (a runs mapping): no cache, check every time
+        text = None
+    digest = None if text is None else hashlib.sha256(text.encode()).hexdigest()
+    cache = Path(workdir, CHECK_CACHE, f"{name}.json")
+    if digest is not None and cache.exists():
+        try:
+            kept = read_json(cache)
+        except ValueError:
+            kept = {}
+        if kept.get("digest") == digest:
+            return kept["collapse_widths"]
+    for role in files:
+        runs = read_role(task, role, key, workdir).runs
+    widths = sorted(int(w) for w in runs["width"].unique().to_list())
+    if digest is not None:
+        write_json(cache, {"digest": digest, "collapse_widths": widths})
+    return widths
